@@ -1,0 +1,71 @@
+"""Fast Perceptual Image Enhancement, PIRM 2018 Perceptual Image Enhancement, 2nd place.
+
+de Stoutz, Ignatov, Kobyshev, Timofte, Van Gool, "Fast Perceptual Image Enhancement",
+ECCV 2018 Workshops (PIRM).
+
+The DPED generator made cheap: most of the work moves to 1/4 resolution. Layer sizes
+follow the authors' released configuration (``convdeconv`` with depth 16, the model of
+their README and test script): c1 9x9 conv d; c2, c3 4x4 stride-2 convs 2d, 4d with
+instance norm; two residual blocks of [3x3 conv 4d, IN, ReLU] x2 at 1/4 resolution;
+c8, c9 4x4 stride-2 transposed convs 2d, d with IN, c9 plus a long skip from c1; c10,
+c11 3x3 convs d; c12 9x9 conv to 3 and a scaled tanh. ReLU throughout; 243,011
+parameters at d = 16.
+"""
+
+from __future__ import annotations
+
+from mobile_enhance.compat import keras
+from mobile_enhance.models.layers import InstanceNormalization, ScaledTanh
+
+PAPER = "de Stoutz et al., Fast Perceptual Image Enhancement (PIRM 2018, 2nd)"
+SIZE_MULTIPLE = 4
+
+L = keras.layers
+
+
+def _conv_in_relu(x, filters, kernel, name, strides=1, transpose=False):
+    conv = L.Conv2DTranspose if transpose else L.Conv2D
+    x = conv(filters, kernel, strides=strides, padding="same", name=name)(x)
+    x = InstanceNormalization(epsilon=1e-3, name=f"{name}_in")(x)
+    return L.ReLU(name=f"{name}_relu")(x)
+
+
+def fast_dped_generator(
+    input_shape=(None, None, 3),
+    depth: int = 16,
+    blocks: int = 2,
+    output_scale: float = 0.5,
+    name: str = "fast_dped",
+) -> keras.Model:
+    """The released ``convdeconv`` generator.
+
+    Args:
+      input_shape: ``(H, W, 3)``, H and W multiples of 4.
+      depth: base width d (16 in the released model).
+      blocks: residual blocks at 1/4 resolution (2 in the released model).
+      output_scale: ``output = output_scale * tanh(x) + 0.5`` (official code: 0.58).
+
+    Returns:
+      Model mapping ``(N, H, W, 3)`` float32 in [0, 1] to the same shape and range.
+    """
+    inputs = keras.Input(input_shape, name="phone")
+    c1 = L.Conv2D(depth, 9, padding="same", name="c1")(inputs)
+    c1 = L.ReLU(name="c1_relu")(c1)
+    x = _conv_in_relu(c1, 2 * depth, 4, "c2", strides=2)
+    x = _conv_in_relu(x, 4 * depth, 4, "c3", strides=2)
+    index = 4
+    for b in range(1, blocks + 1):
+        skip = x
+        x = _conv_in_relu(x, 4 * depth, 3, f"c{index}")
+        x = _conv_in_relu(x, 4 * depth, 3, f"c{index + 1}")
+        x = L.Add(name=f"res{b}_add")([x, skip])
+        index += 2
+    x = _conv_in_relu(x, 2 * depth, 4, f"c{index}", strides=2, transpose=True)
+    x = _conv_in_relu(x, depth, 4, f"c{index + 1}", strides=2, transpose=True)
+    x = L.Add(name="long_skip_add")([x, c1])
+    for i in (index + 2, index + 3):
+        x = L.Conv2D(depth, 3, padding="same", name=f"c{i}")(x)
+        x = L.ReLU(name=f"c{i}_relu")(x)
+    x = L.Conv2D(3, 9, padding="same", name=f"c{index + 4}")(x)
+    outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,303 @@
+"""Custom layers of the enhancement models.
+
+Every operation that Keras has no layer for is a real ``Layer`` subclass here, with
+``get_config`` (so models save, load and clone) and a ``quantize_config()`` method that
+returns the tensorflow-model-optimization ``QuantizeConfig`` used for
+quantization-aware training (see :mod:`mobile_enhance.quantization`). No ``Lambda``
+layers and no raw ``tf.*`` calls on Keras tensors: tfmot refuses both, and a Lambda
+does not survive saving.
+
+Tensor contracts use ``(N, H, W, C)`` channels-last float32.
+"""
+
+from __future__ import annotations
+
+from mobile_enhance.compat import keras, tf
+
+_PACKAGE = "mobile_enhance"
+
+
+def _register(cls):
+    return keras.utils.register_keras_serializable(package=_PACKAGE)(cls)
+
+
+def _output_quantize_config():
+    from mobile_enhance.compat import tfmot
+
+    return _quantize_config_classes(tfmot())["output"]()
+
+
+def _no_quantize_config():
+    from mobile_enhance.compat import tfmot
+
+    return _quantize_config_classes(tfmot())["none"]()
+
+
+_QC_CLASSES = {}
+
+
+def _quantize_config_classes(tfmot_mod):
+    """Define (once) the QuantizeConfig classes; they subclass tfmot's base class."""
+    if _QC_CLASSES:
+        return _QC_CLASSES
+    qkeras = tfmot_mod.quantization.keras
+
+    @_register
+    class OutputQuantize(qkeras.QuantizeConfig):
+        """Float weights, 8-bit asymmetric moving-average quantizer on the output."""
+
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [
+                qkeras.quantizers.MovingAverageQuantizer(
+                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+                )
+            ]
+
+        def get_config(self):
+            return {}
+
+    @_register
+    class NoQuantize(OutputQuantize):
+        """Pass-through: the output keeps the quantization of the layer's input.
+
+        For layers that only move values around (Mux, Demux), where a new quantizer
+        would add error without reason.
+        """
+
+        def get_output_quantizers(self, layer):
+            return []
+
+    _QC_CLASSES["output"] = OutputQuantize
+    _QC_CLASSES["none"] = NoQuantize
+    return _QC_CLASSES
+
+
+def quantize_config_objects():
+    """Custom objects needed to deserialize a QAT model that uses these configs."""
+    from mobile_enhance.compat import tfmot
+
+    classes = _quantize_config_classes(tfmot())
+    return {"OutputQuantize": classes["output"], "NoQuantize": classes["none"]}
+
+
+@_register
+class InstanceNormalization(keras.layers.Layer):
+    """Instance normalization (Ulyanov et al., 2016) over H and W, per image and channel.
+
+    ``y = gamma * (x - mean_hw(x)) / sqrt(var_hw(x) + epsilon) + beta`` with one learned
+    ``gamma`` and ``beta`` per channel (2*C parameters), as in the DPED generator.
+
+    Input and output: ``(N, H, W, C)`` float32.
+    """
+
+    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.gamma = (
+            self.add_weight(name="gamma", shape=(channels,), initializer="ones") if self.scale else None
+        )
+        self.beta = (
+            self.add_weight(name="beta", shape=(channels,), initializer="zeros") if self.center else None
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        outputs = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            outputs = outputs * self.gamma
+        if self.beta is not None:
+            outputs = outputs + self.beta
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+@_register
+class ScaledTanh(keras.layers.Layer):
+    """``scale * tanh(x) + offset``: maps logits to the image range.
+
+    With the defaults (0.5, 0.5) the output is exactly in [0, 1]. The official DPED code
+    uses ``0.58 * tanh + 0.5``, which can overshoot to [-0.08, 1.08]; pass ``scale=0.58``
+    for that behaviour.
+    """
+
+    def __init__(self, scale: float = 0.5, offset: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def call(self, inputs):
+        return tf.math.tanh(inputs) * self.scale + self.offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+@_register
+class RangeScale(keras.layers.Layer):
+    """Range scaling (RSGUNet): ``features * scale``, elementwise.
+
+    Inputs: ``[features (N, H, W, C), scale (N, H, W, C)]``; the scale map is usually a
+    sigmoid-free learned tensor from the skip path. Used instead of a residual add.
+    """
+
+    def call(self, inputs):
+        features, scale = inputs
+        return features * scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+@_register
+class BroadcastSpatial(keras.layers.Layer):
+    """Tile a global feature vector over the spatial size of a reference tensor.
+
+    Inputs: ``[vector (N, 1, 1, C), reference (N, H, W, *)]``. Output ``(N, H, W, C)``.
+    Used by RSGUNet to concatenate its global feature to every pixel.
+    """
+
+    def call(self, inputs):
+        vector, reference = inputs
+        ref_shape = tf.shape(reference)
+        target = tf.stack([ref_shape[0], ref_shape[1], ref_shape[2], tf.shape(vector)[-1]])
+        return tf.broadcast_to(vector, target)
+
+    def compute_output_shape(self, input_shape):
+        vector_shape, reference_shape = input_shape
+        return tf.TensorShape([reference_shape[0], reference_shape[1], reference_shape[2], vector_shape[-1]])
+
+    def quantize_config(self):
+        return _no_quantize_config()
+
+
+@_register
+class Demux(keras.layers.Layer):
+    """Demux (Liu, Navarrete Michelini, Zhu, 2018): lossless 2x downscale.
+
+    Rearranges each 2x2 block of pixels into channels: ``(N, H, W, C) -> (N, H/2, W/2, 4C)``
+    (TensorFlow's ``space_to_depth``). H and W must be even.
+    """
+
+    def __init__(self, block_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, inputs):
+        return tf.nn.space_to_depth(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = tf.TensorShape(input_shape).as_list()
+        b = self.block_size
+        return tf.TensorShape([n, None if h is None else h // b, None if w is None else w // b, c * b * b])
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+    def quantize_config(self):
+        return _no_quantize_config()
+
+
+@_register
+class Mux(keras.layers.Layer):
+    """Mux: the inverse of :class:`Demux`, ``(N, H, W, 4C) -> (N, 2H, 2W, C)`` (``depth_to_space``)."""
+
+    def __init__(self, block_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, inputs):
+        return tf.nn.depth_to_space(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = tf.TensorShape(input_shape).as_list()
+        b = self.block_size
+        return tf.TensorShape([n, None if h is None else h * b, None if w is None else w * b, c // (b * b)])
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+    def quantize_config(self):
+        return _no_quantize_config()
+
+
+@_register
+class NoiseChannels(keras.layers.Layer):
+    """Append ``channels`` noise channels to the input.
+
+    In training the noise is ``N(0, stddev^2)``; at inference it is zero, which gives the
+    deterministic, distortion-oriented output (the Mux/Demux paper controls the
+    perception-distortion balance by the noise amplitude). Zero at inference also keeps
+    the exported TFLite graph deterministic, so it can be compared with Keras.
+
+    Input ``(N, H, W, C)``, output ``(N, H, W, C + channels)``.
+    """
+
+    def __init__(self, channels: int = 1, stddev: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.stddev = float(stddev)
+
+    def call(self, inputs, training=None):
+        shape = tf.shape(inputs)
+        noise_shape = tf.stack([shape[0], shape[1], shape[2], self.channels])
+        if training:
+            noise = tf.random.normal(noise_shape, stddev=self.stddev, dtype=inputs.dtype)
+        else:
+            noise = tf.zeros(noise_shape, dtype=inputs.dtype)
+        return tf.concat([inputs, noise], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        return tf.TensorShape(shape[:-1] + [shape[-1] + self.channels])
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "stddev": self.stddev}
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+CUSTOM_LAYERS = {
+    cls.__name__: cls
+    for cls in (InstanceNormalization, ScaledTanh, RangeScale, BroadcastSpatial, Demux, Mux, NoiseChannels)
+}
+
+
+def custom_objects() -> dict:
+    """Everything ``keras.models.load_model`` needs to load a model of this package."""
+    return dict(CUSTOM_LAYERS)

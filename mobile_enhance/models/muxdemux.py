@@ -1,0 +1,87 @@
+"""Mux/Demux DenseNet, PIRM 2018 Perceptual Image Enhancement, 3rd place.
+
+Liu, Navarrete Michelini, Zhu, "Deep Networks for Image-to-Image Translation with Mux
+and Demux Layers", ECCV 2018 Workshops (PIRM).
+
+What the paper states and this graph follows: Demux layers downscale 2x without losing
+information by moving each 2x2 block of pixels into channels, Mux layers do the inverse;
+the work happens in DenseBlocks at the low resolutions; noise channels are appended
+after each Demux; instance normalization. The paper's exact filter counts were not
+available to us (no public code for this entry), so the widths here are our choice,
+sized to sit between the DPED ResNet and the other PIRM entries in cost: two Demux
+levels, a DenseBlock of ``dense_layers`` pre-activated [IN, ReLU, 3x3 conv, growth
+``growth``] layers at each level, 1x1 transitions, and a skip from each encoder level
+to the decoder level of the same resolution.
+
+Layer names: ``demux{l}``, ``noise{l}``, ``enc{l}_conv``, ``dense{l}_{i}_*``,
+``trans{l}``, ``mux{l}``, ``dec{l}_*``.
+"""
+
+from __future__ import annotations
+
+from mobile_enhance.compat import keras
+from mobile_enhance.models.layers import Demux, InstanceNormalization, Mux, NoiseChannels, ScaledTanh
+
+PAPER = "Liu, Navarrete Michelini, Zhu, Mux and Demux Layers (PIRM 2018, 3rd)"
+SIZE_MULTIPLE = 4
+
+L = keras.layers
+
+
+def _dense_block(x, layers: int, growth: int, prefix: str):
+    """DenseNet block: each layer sees the concatenation of all earlier outputs."""
+    for i in range(1, layers + 1):
+        y = InstanceNormalization(name=f"{prefix}_{i}_in")(x)
+        y = L.ReLU(name=f"{prefix}_{i}_relu")(y)
+        y = L.Conv2D(growth, 3, padding="same", name=f"{prefix}_{i}_conv")(y)
+        x = L.Concatenate(name=f"{prefix}_{i}_concat")([x, y])
+    return x
+
+
+def muxdemux_generator(
+    input_shape=(None, None, 3),
+    filters: int = 32,
+    growth: int = 16,
+    dense_layers: int = 4,
+    noise_channels: int = 1,
+    noise_stddev: float = 1.0,
+    name: str = "muxdemux",
+) -> keras.Model:
+    """The Mux/Demux enhancement network with two Demux levels.
+
+    Args:
+      input_shape: ``(H, W, 3)``, H and W multiples of 4.
+      filters: width of the first level; the second level has ``2 * filters``.
+      growth: DenseBlock growth rate.
+      dense_layers: layers per DenseBlock.
+      noise_channels: noise channels appended after each Demux (zero at inference).
+      noise_stddev: standard deviation of that noise in training.
+
+    Returns:
+      Model mapping ``(N, H, W, 3)`` float32 in [0, 1] to the same shape and range.
+    """
+    inputs = keras.Input(input_shape, name="phone")
+    skips = []
+    x = inputs
+    widths = [filters, 2 * filters]
+    for level, width in enumerate(widths, start=1):
+        x = Demux(name=f"demux{level}")(x)
+        x = NoiseChannels(noise_channels, noise_stddev, name=f"noise{level}")(x)
+        x = L.Conv2D(width, 3, padding="same", name=f"enc{level}_conv")(x)
+        x = InstanceNormalization(name=f"enc{level}_in")(x)
+        x = L.ReLU(name=f"enc{level}_relu")(x)
+        x = _dense_block(x, dense_layers, growth, f"dense{level}")
+        x = L.Conv2D(width, 1, name=f"trans{level}")(x)
+        skips.append(x)
+    # Decoder: back up through the levels, each Mux halving channels by 4.
+    for level in range(len(widths), 0, -1):
+        if level < len(widths):
+            x = L.Concatenate(name=f"dec{level}_concat")([x, skips[level - 1]])
+            x = L.Conv2D(widths[level - 1], 3, padding="same", name=f"dec{level}_conv")(x)
+            x = InstanceNormalization(name=f"dec{level}_in")(x)
+            x = L.ReLU(name=f"dec{level}_relu")(x)
+        out_channels = 4 * (widths[level - 2] if level > 1 else 3)
+        x = L.Conv2D(out_channels, 3, padding="same", name=f"dec{level}_expand")(x)
+        x = Mux(name=f"mux{level}")(x)
+    outputs = ScaledTanh(name="enhanced")(x)
+    return keras.Model(inputs, outputs, name=name)
