@@ -1,0 +1,51 @@
+"""Data sources for training, named at the user boundary by ``KIND:PATH``.
+
+``--data=dped:PATH`` (with ``phone``), ``pairs:IN,TARGET``, ``synthetic:PATH``,
+``sr:PATH``, ``unpaired:A,B``. See :mod:`mobile_enhance.data.sources`.
+"""
+
+from __future__ import annotations
+
+from mobile_enhance.data.sources import (
+    PHONES,
+    DataError,
+    Source,
+    SRSource,
+    SyntheticSource,
+    UnpairedSource,
+    dped_source,
+    pairs_source,
+)
+from mobile_enhance.errors import UnknownNameError
+
+SOURCE_KINDS = ("dped", "pairs", "synthetic", "sr", "unpaired")
+
+
+def parse_data_spec(spec: str) -> tuple[str, list[str]]:
+    """``"pairs:IN,TARGET"`` -> ``("pairs", ["IN", "TARGET"])``."""
+    kind, sep, rest = str(spec).partition(":")
+    if kind not in SOURCE_KINDS:
+        raise UnknownNameError("data source", kind, SOURCE_KINDS)
+    paths = [p for p in rest.split(",") if p] if sep else []
+    wanted = 2 if kind in ("pairs", "unpaired") else 1
+    if len(paths) != wanted:
+        form = {"pairs": "pairs:INPUT_DIR,TARGET_DIR", "unpaired": "unpaired:DIR_A,DIR_B"}.get(kind, f"{kind}:PATH")
+        raise DataError(f"data {spec!r}: expected {form}")
+    return kind, paths
+
+
+def make_source(spec: str, patch_size: int, seed: int = 0, phone: str = "iphone", augment: bool = True, val_fraction: float = 0.15) -> Source:
+    """Build the source named by ``spec`` (see the module docstring)."""
+    kind, paths = parse_data_spec(spec)
+    if kind == "dped":
+        return dped_source(paths[0], phone, patch_size, seed, augment)
+    if kind == "pairs":
+        return pairs_source(paths[0], paths[1], patch_size, seed, augment, val_fraction)
+    if kind == "synthetic":
+        return SyntheticSource(paths[0], patch_size, seed, augment, val_fraction)
+    if kind == "sr":
+        return SRSource(paths[0], patch_size, seed, augment, val_fraction)
+    return UnpairedSource(paths[0], paths[1], patch_size, seed, augment)
+
+
+__all__ = ["PHONES", "SOURCE_KINDS", "DataError", "Source", "make_source", "parse_data_spec"]

@@ -1,0 +1,228 @@
+"""Loss functions of the enhancement papers, each returning one value per example.
+
+Inputs are ``(N, H, W, 3)`` float32 in [0, 1] (``enhanced``, ``target``); every function
+returns a ``(N,)`` tensor, so the trainer averages over the global batch the same way
+on one device or many. Where a paper's weights were tuned for its own normalisation
+(sum over pixels, sum over the batch), the function reproduces that normalisation and
+says so, so the paper's weights carry over unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobile_enhance.compat import tf
+
+
+def _per_example_mean(x):
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def _per_example_sum(x):
+    return tf.reduce_sum(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+# -- pixel losses ----------------------------------------------------------------------
+
+
+def l1(enhanced, target):
+    """Mean absolute error per example."""
+    return _per_example_mean(tf.abs(enhanced - target))
+
+
+def l2(enhanced, target):
+    """Mean squared error per example."""
+    return _per_example_mean(tf.square(enhanced - target))
+
+
+def dped_gauss_kernel(size: int = 21, nsig: float = 3.0) -> np.ndarray:
+    """DPED's blur kernel: ``size x size``, spanning ``nsig`` standard deviations.
+
+    The kernel is the square root of the outer product of binned normal densities,
+    normalised to sum 1, as in DPED's code (its effective sigma is about 4.3 px).
+    """
+    from math import erf, sqrt
+
+    interval = (2 * nsig + 1.0) / size
+    x = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, size + 1)
+    cdf = np.array([0.5 * (1 + erf(v / sqrt(2))) for v in x])
+    k1 = np.diff(cdf)
+    kernel = np.sqrt(np.outer(k1, k1))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def gaussian_blur(images, size: int = 21, nsig: float = 3.0):
+    """Depthwise blur of ``(N, H, W, C)`` with :func:`dped_gauss_kernel`, zero padding."""
+    images = tf.cast(images, tf.float32)
+    kernel = dped_gauss_kernel(size, nsig)
+    channels = images.shape[-1]
+    kernel = np.tile(kernel[:, :, None, None], (1, 1, channels, 1))
+    return tf.nn.depthwise_conv2d(images, kernel, [1, 1, 1, 1], padding="SAME")
+
+
+def color(enhanced, target, size: int = 21, nsig: float = 3.0):
+    """DPED colour loss: squared difference of Gaussian-blurred images.
+
+    DPED normalisation: half the sum over pixels and channels per example (its weight
+    0.5 assumes it).
+    """
+    diff = gaussian_blur(target, size, nsig) - gaussian_blur(enhanced, size, nsig)
+    return _per_example_sum(tf.square(diff)) / 2.0
+
+
+def l1_sum(enhanced, target, scale: float = 0.1):
+    """RSGUNet's colour term: ``scale`` x half the per-example sum of absolute differences."""
+    return scale * _per_example_sum(tf.abs(enhanced - target)) / 2.0
+
+
+def total_variation(enhanced, target=None):
+    """DPED total variation: mean squared horizontal plus mean squared vertical difference."""
+    dy = enhanced[:, 1:] - enhanced[:, :-1]
+    dx = enhanced[:, :, 1:] - enhanced[:, :, :-1]
+    return _per_example_mean(tf.square(dx)) + _per_example_mean(tf.square(dy))
+
+
+def rgb_to_yuv(images):
+    """BT.601 YUV of RGB in [0, 1]."""
+    return tf.image.rgb_to_yuv(images)
+
+
+def yuv_l1(enhanced, target, weights=(1.0, 0.5, 0.5)):
+    """L1 in YUV with per-channel weights (Mux/Demux's weighted L1).
+
+    The paper weights the channels to favour PSNR; its exact weights are not public,
+    so the default stresses luminance: Y 1.0, U 0.5, V 0.5.
+    """
+    diff = tf.abs(rgb_to_yuv(enhanced) - rgb_to_yuv(target)) * tf.constant(weights, tf.float32)
+    return _per_example_mean(diff) * 3.0 / float(sum(weights))
+
+
+# -- structural ------------------------------------------------------------------------
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_value(a, b, filter_size: int = 7, max_scales: int = 5):
+    """Multi-scale SSIM per example, with as many scales as the image size allows.
+
+    ``tf.image.ssim_multiscale`` needs the smallest scale to be at least the filter
+    size; for small patches the coarsest scales are dropped and the remaining standard
+    weights renormalised (100x100 patches with a 7x7 filter keep 4 scales).
+    """
+    size = min(int(a.shape[1]), int(a.shape[2]))
+    scales = 1
+    while scales < max_scales and size // (2 ** scales) >= filter_size:
+        scales += 1
+    weights = np.array(MS_SSIM_WEIGHTS[:scales], np.float64)
+    weights = tuple(float(w) for w in weights / weights.sum())
+    return tf.image.ssim_multiscale(a, b, max_val=1.0, filter_size=filter_size, power_factors=weights)
+
+
+def ms_ssim(enhanced, target, filter_size: int = 7, scale: float = 1.0):
+    """``scale * (1 - MS-SSIM)`` per example (RSGUNet: scale 1000 on grayscale)."""
+    return scale * (1.0 - ms_ssim_value(enhanced, target, filter_size))
+
+
+def ms_ssim_gray(enhanced, target, filter_size: int = 7, scale: float = 1000.0):
+    """RSGUNet's MS-SSIM term: ``1000 * (1 - MS-SSIM)`` on grayscale images."""
+    gray = tf.image.rgb_to_grayscale
+    return scale * (1.0 - ms_ssim_value(gray(enhanced), gray(target), filter_size))
+
+
+# -- feature losses (need a VGG; see mobile_enhance.losses.vgg) ------------------------
+
+
+def content(features_enhanced: dict, features_target: dict, layers=("relu5_4",)):
+    """DPED content loss: mean squared difference of VGG-19 features, averaged over ``layers``."""
+    terms = [_per_example_mean(tf.square(features_enhanced[k] - features_target[k])) for k in layers]
+    return tf.add_n(terms) / float(len(terms))
+
+
+def gram_matrix(features):
+    """``(N, H, W, C) -> (N, C, C)`` Gram matrix normalised by ``H * W * C``."""
+    shape = tf.shape(features)
+    flat = tf.reshape(features, [shape[0], -1, shape[3]])
+    return tf.matmul(flat, flat, transpose_a=True) / tf.cast(shape[1] * shape[2] * shape[3], tf.float32)
+
+
+def gram_texture(features_enhanced: dict, features_target: dict, layers=("relu1_2", "relu2_2", "relu3_4")):
+    """Texture loss of EnhanceNet: squared difference of Gram matrices, summed over ``layers``."""
+    terms = [_per_example_mean(tf.square(gram_matrix(features_enhanced[k]) - gram_matrix(features_target[k]))) for k in layers]
+    return tf.add_n(terms)
+
+
+def contextual(features_enhanced: dict, features_target: dict, layers=("relu4_2",), bandwidth: float = 0.5, eps: float = 1e-5):
+    """Contextual loss (Mechrez et al., ECCV 2018) per example, averaged over ``layers``.
+
+    Features are centred on the target's mean, L2-normalised, compared by cosine
+    distance; distances are normalised by each row's minimum, turned into affinities
+    with ``exp((1 - d) / bandwidth)``, normalised per row; the loss is
+    ``-log(mean_j max_i CX_ij)``.
+    """
+    terms = []
+    for k in layers:
+        x, y = features_enhanced[k], features_target[k]
+        c = tf.shape(x)[-1]
+        x = tf.reshape(x, [tf.shape(x)[0], -1, c])
+        y = tf.reshape(y, [tf.shape(y)[0], -1, c])
+        mu = tf.reduce_mean(y, axis=1, keepdims=True)
+        x = tf.math.l2_normalize(x - mu, axis=-1)
+        y = tf.math.l2_normalize(y - mu, axis=-1)
+        d = 1.0 - tf.matmul(x, y, transpose_b=True)  # (N, Px, Py) cosine distance
+        d_rel = d / (tf.reduce_min(d, axis=2, keepdims=True) + eps)
+        w = tf.exp((1.0 - d_rel) / bandwidth)
+        cx = w / tf.reduce_sum(w, axis=2, keepdims=True)
+        score = tf.reduce_mean(tf.reduce_max(cx, axis=1), axis=1)
+        terms.append(-tf.math.log(score + eps))
+    return tf.add_n(terms) / float(len(terms))
+
+
+# -- adversarial -----------------------------------------------------------------------
+
+
+def to_gray(images):
+    return tf.image.rgb_to_grayscale(images)
+
+
+def texture_generator(prob_enhanced, batch_sum: bool = True, global_batch: int | None = None):
+    """DPED texture (adversarial) loss for the generator, per example.
+
+    ``prob_enhanced``: the discriminator's ``(N, 2)`` softmax on grayscale enhanced
+    images, column 0 = "DSLR". The generator minimises ``log p(enhanced)`` (DPED writes
+    it as minus the discriminator's cross-entropy). DPED sums over the batch rather than averaging;
+    with ``batch_sum`` (and ``global_batch``) the per-example value is scaled so the
+    trainer's batch average equals that sum and DPED's weight 1 keeps its meaning.
+    """
+    value = tf.math.log(tf.clip_by_value(prob_enhanced[:, 1], 1e-10, 1.0))
+    return value * float(global_batch) if batch_sum and global_batch else value
+
+
+def discriminator_loss(prob_real, prob_fake, batch_sum: bool = True, global_batch: int | None = None):
+    """DPED discriminator cross-entropy per example: real = column 0, enhanced = column 1."""
+    value = -(
+        tf.math.log(tf.clip_by_value(prob_real[:, 0], 1e-10, 1.0)) + tf.math.log(tf.clip_by_value(prob_fake[:, 1], 1e-10, 1.0))
+    ) / 2.0
+    return value * float(global_batch) if batch_sum and global_batch else value
+
+
+def wgan_gp_critic(critic, real, fake, gp_weight: float = 10.0):
+    """WGAN-GP critic loss per example (Gulrajani et al., 2017).
+
+    ``critic(x) -> (N, 1)`` scores. Loss: ``D(fake) - D(real) + gp_weight * (||grad
+    D(x_hat)|| - 1)^2`` at random interpolates ``x_hat``.
+    """
+    n = tf.shape(real)[0]
+    alpha = tf.random.uniform(tf.stack([n] + [1] * (len(real.shape) - 1)))
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        score = critic(x_hat, training=True)
+    grads = tape.gradient(score, x_hat)
+    norm = tf.sqrt(_per_example_sum(tf.square(grads)) + 1e-12)
+    wasserstein = tf.reshape(critic(fake, training=True), [-1]) - tf.reshape(critic(real, training=True), [-1])
+    return wasserstein + gp_weight * tf.square(norm - 1.0)
+
+
+def wgan_generator(critic_fake):
+    """WGAN generator loss per example: ``-D(fake)``."""
+    return -tf.reshape(critic_fake, [-1])

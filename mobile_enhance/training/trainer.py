@@ -1,0 +1,421 @@
+"""The training loop: generator/discriminator steps, checkpoints, validation, summaries.
+
+A run folder holds everything needed to reproduce or continue a run::
+
+    RUN_DIR/config.json          resolved configuration
+    RUN_DIR/checkpoints/ckpt-00001000/   one tf.train.Checkpoint per folder
+    RUN_DIR/checkpoints/latest   name of the newest complete checkpoint
+    RUN_DIR/logs/                TensorBoard scalars and sample images
+    RUN_DIR/metrics.jsonl        validation PSNR / SSIM / MS-SSIM, one line per pass
+    RUN_DIR/generator.weights.h5 final generator weights (written at exit)
+
+Checkpoints are written into a temporary folder and renamed into place, and ``latest``
+is replaced atomically afterwards, so an interrupted write never replaces a good
+checkpoint. ``resume`` restores models, optimizer state and the step; the data stream is
+a pure function of the example index (see :mod:`mobile_enhance.data.sources`), so a
+resumed run sees the same batches as an uninterrupted one and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mobile_enhance.compat import keras, tf
+from mobile_enhance.errors import UserError
+from mobile_enhance.losses import LOSS_TYPES, recipe_from_json
+from mobile_enhance.losses import functions as F
+from mobile_enhance.training.config import TrainConfig, validate
+
+log = logging.getLogger("mobile_enhance.training")
+
+
+class CheckpointError(UserError):
+    pass
+
+
+class DivergedError(UserError):
+    pass
+
+
+# -- atomic files ----------------------------------------------------------------------
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_save_weights(model, path: Path) -> None:
+    tmp = path.with_name(f".tmp{os.getpid()}.{path.name}")
+    model.save_weights(str(tmp))
+    os.replace(tmp, path)
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def image_metrics(enhanced: np.ndarray, target: np.ndarray) -> dict:
+    """Mean PSNR, SSIM and MS-SSIM over a batch, images in [0, 1]."""
+    a = tf.clip_by_value(tf.convert_to_tensor(enhanced, tf.float32), 0.0, 1.0)
+    b = tf.convert_to_tensor(target, tf.float32)
+    return {
+        "psnr": float(tf.reduce_mean(tf.image.psnr(a, b, 1.0))),
+        "ssim": float(tf.reduce_mean(tf.image.ssim(a, b, 1.0))),
+        "ms_ssim": float(tf.reduce_mean(F.ms_ssim_value(a, b))),
+    }
+
+
+# -- distribution ----------------------------------------------------------------------
+
+
+def make_strategy(kind: str):
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("distribute=multiworker needs the TF_CONFIG environment variable describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in ("chief", None) or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+# -- progress --------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA on stderr (plain lines when not a tty)."""
+
+    def __init__(self, total: int, start: int, enabled: bool = True):
+        self.total, self.start, self.enabled = total, start, enabled
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def update(self, step: int, loss: float, force: bool = False):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < (0.5 if self.tty else 10.0):
+            return
+        self.last = now
+        done = step - self.start
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        width = 24
+        filled = int(width * step / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        eta_text = "--" if not math.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+        line = f"step {step}/{self.total} [{bar}] loss {loss:.4g}  {rate:.2f} steps/s  ETA {eta_text}"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+# -- the trainer -----------------------------------------------------------------------
+
+
+class Trainer:
+    """Builds everything a :class:`TrainConfig` names and runs the loop in ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, source=None):
+        from mobile_enhance.data import make_source
+        from mobile_enhance.models import build_model
+        from mobile_enhance.models.dped import dped_discriminator
+
+        validate(config)
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress_enabled = progress
+        self._check_run_dir(resume)
+        self.strategy = make_strategy(config.distribute)
+        self.chief = _is_chief(self.strategy)
+        self.terms = recipe_from_json(config.losses)
+        self.global_batch = config.data.batch_size
+        if self.global_batch % self.strategy.num_replicas_in_sync:
+            raise UserError(f"batch size {self.global_batch} does not split over {self.strategy.num_replicas_in_sync} replicas")
+
+        self.source = source or make_source(
+            config.data.spec, config.data.patch_size, config.data.seed, config.data.phone, config.data.augment, config.data.val_fraction
+        )
+        self.validation = self.source.validation()[: config.val_max]
+        vgg_layers = sorted({layer for t in self.terms if t.needs == "vgg" for layer in t.vgg_layers()})
+        self.adversarial = any(t.needs == "adversarial" for t in self.terms)
+
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.vgg = None
+            if vgg_layers:
+                from mobile_enhance.losses.vgg import VGGFeatures
+
+                self.vgg = VGGFeatures(vgg_layers, weights=config.vgg_weights or None)
+            self.generator = build_model(config.model, **config.model_kwargs)
+            self.discriminator = dped_discriminator(config.data.patch_size) if self.adversarial else None
+            o = config.optim
+            self.g_opt = keras.optimizers.Adam(o.learning_rate, o.beta_1, o.beta_2, o.epsilon)
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt = None
+            if self.adversarial:
+                self.d_opt = keras.optimizers.Adam(o.disc_learning_rate or o.learning_rate, o.beta_1, o.beta_2, o.epsilon)
+                self.d_opt.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        parts = {"generator": self.generator, "g_opt": self.g_opt, "step": self.step}
+        if self.adversarial:
+            parts.update(discriminator=self.discriminator, d_opt=self.d_opt)
+        self.checkpoint = tf.train.Checkpoint(**parts)
+        if resume:
+            self.restore_latest()
+
+    # -- run folder --------------------------------------------------------------------
+
+    def _check_run_dir(self, resume: bool):
+        config_path = self.run_dir / "config.json"
+        has_ckpt = (self.ckpt_dir / "latest").exists()
+        if resume:
+            if not has_ckpt:
+                raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from (no {self.ckpt_dir / 'latest'})")
+            if config_path.exists():
+                saved = TrainConfig.from_json(json.loads(config_path.read_text()))
+                saved.steps = self.config.steps
+                if saved.to_json() != self.config.to_json():
+                    raise UserError(
+                        f"{config_path}: --resume with a different configuration; resume with the run's own config "
+                        "(only steps may change) or start a new run_dir"
+                    )
+        elif has_ckpt:
+            raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --run_dir")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self):
+        if self.chief:
+            atomic_write_text(self.run_dir / "config.json", json.dumps(self.config.to_json(), indent=2) + "\n")
+
+    def latest_checkpoint(self) -> Path | None:
+        pointer = self.ckpt_dir / "latest"
+        if not pointer.exists():
+            return None
+        return self.ckpt_dir / pointer.read_text().strip()
+
+    def restore_latest(self):
+        path = self.latest_checkpoint()
+        prefix = path / "ckpt"
+        try:
+            self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
+        except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise CheckpointError(f"{path}: checkpoint cannot be restored ({first}); it is corrupt or from another model") from None
+        log.info("resumed from %s at step %d", path, int(self.step.numpy()))
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint into a temporary folder, rename it into place, then point ``latest`` at it."""
+        step = int(self.step.numpy())
+        name = f"ckpt-{step:08d}"
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if not self.chief:  # every worker must write; only the chief's copy is kept
+            tmp = self.run_dir / f".worker-tmp-{os.getpid()}"
+            self.checkpoint.write(str(tmp / "ckpt"))
+            shutil.rmtree(tmp, ignore_errors=True)
+            return self.ckpt_dir / name
+        tmp = self.ckpt_dir / f".{name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.checkpoint.write(str(tmp / "ckpt"))
+        final = self.ckpt_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        atomic_write_text(self.ckpt_dir / "latest", name + "\n")
+        kept = sorted(p for p in self.ckpt_dir.glob("ckpt-*") if p.is_dir())
+        for old in kept[: -self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    # -- the step ----------------------------------------------------------------------
+
+    def _losses(self, x, y, enhanced):
+        values = {}
+        features = None
+        if self.vgg is not None:
+            both = self.vgg(tf.concat([enhanced, y], axis=0))
+            n = tf.shape(enhanced)[0]
+            features = ({k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()})
+        for term in self.terms:
+            kind = LOSS_TYPES[term.type]
+            kwargs = dict(term.kwargs)
+            if kind.needs == "pixels":
+                value = kind.fn(enhanced, y, **kwargs)
+            elif kind.needs == "vgg":
+                kwargs.setdefault("layers", term.vgg_layers())
+                value = kind.fn(features[0], features[1], **kwargs)
+            else:
+                prob = self.discriminator(F.to_gray(enhanced), training=True)
+                value = kind.fn(prob, global_batch=self.global_batch, **kwargs)
+            values[term.type] = (term.weight, tf.nn.compute_average_loss(value, global_batch_size=self.global_batch))
+        total = tf.add_n([w * v for w, v in values.values()])
+        return total, {k: v for k, (_, v) in values.items()}
+
+    def _replica_step(self, x, y):
+        with tf.GradientTape() as tape:
+            enhanced = self.generator(x, training=True)
+            total, parts = self._losses(x, y, enhanced)
+        grads = tape.gradient(total, self.generator.trainable_variables)
+        self.g_opt.apply_gradients(zip(grads, self.generator.trainable_variables))
+        out = {"loss": total, **parts}
+        if self.adversarial:
+            with tf.GradientTape() as tape:
+                p_real = self.discriminator(F.to_gray(y), training=True)
+                p_fake = self.discriminator(F.to_gray(tf.stop_gradient(enhanced)), training=True)
+                d_loss = tf.nn.compute_average_loss(
+                    F.discriminator_loss(p_real, p_fake, global_batch=self.global_batch), global_batch_size=self.global_batch
+                )
+            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+            self.d_opt.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+            out["discriminator"] = d_loss
+        return out
+
+    def _build_step(self):
+        @tf.function
+        def step_fn(iterator):
+            x, y = next(iterator)
+            per_replica = self.strategy.run(self._replica_step, args=(x, y))
+            self.step.assign_add(1)
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+        return step_fn
+
+    def weights_finite(self) -> bool:
+        models = [self.generator] + ([self.discriminator] if self.adversarial else [])
+        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for m in models for v in m.variables)
+
+    def _guard_weights(self, step):
+        """The NaN guard's second half: a finite loss can still come with an update to inf."""
+        if not self.weights_finite():
+            raise DivergedError(
+                f"training diverged at step {step}: weights are no longer finite; no checkpoint written for it; "
+                f"last good checkpoint: {self.latest_checkpoint() or 'none'} (lower the learning rate and --resume)"
+            )
+
+    # -- validation --------------------------------------------------------------------
+
+    def evaluate(self) -> dict:
+        if not self.validation:
+            return {}
+        x = np.stack([a for a, _ in self.validation])
+        y = np.stack([b for _, b in self.validation])
+        enhanced = np.concatenate([self.generator(x[i : i + 16], training=False).numpy() for i in range(0, len(x), 16)])
+        metrics = image_metrics(enhanced, y)
+        identity = image_metrics(x, y)
+        return {**metrics, **{f"identity_{k}": v for k, v in identity.items()}, "val_pairs": len(x)}
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def train(self) -> dict:
+        """Run until ``config.steps``; returns the last metrics and timings."""
+        c = self.config
+        self.write_config()
+        start = int(self.step.numpy())
+        dataset = self.source.dataset(self.global_batch, start_example=start * self.global_batch)
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        step_fn = self._build_step()
+        writer = tf.summary.create_file_writer(str(self.run_dir / "logs")) if self.chief else tf.summary.create_noop_writer()
+        progress = Progress(c.steps, start, self.progress_enabled and self.chief)
+        metrics, last_losses = {}, {}
+        t0 = time.monotonic()
+        step = start
+        try:
+            while step < c.steps:
+                losses = {k: float(v) for k, v in step_fn(iterator).items()}
+                step = int(self.step.numpy())
+                if not all(math.isfinite(v) for v in losses.values()):
+                    last = self.latest_checkpoint()
+                    raise DivergedError(
+                        f"training diverged at step {step}: non-finite loss {losses}; no checkpoint written for it; "
+                        f"last good checkpoint: {last or 'none'} (lower the learning rate and --resume)"
+                    )
+                last_losses = losses
+                progress.update(step, losses["loss"])
+                if step % c.summary_every == 0:
+                    with writer.as_default(step=step):
+                        for k, v in losses.items():
+                            tf.summary.scalar(f"train/{k}", v)
+                if step % c.eval_every == 0 or step == c.steps:
+                    metrics = self._log_eval(step, writer)
+                if step % c.checkpoint_every == 0:
+                    self._guard_weights(step)
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            log.warning("interrupted at step %d; writing a checkpoint", step)
+            raise
+        finally:
+            progress.close()
+            if step > start and last_losses and self.weights_finite():
+                if self.latest_checkpoint() is None or self.latest_checkpoint().name != f"ckpt-{step:08d}":
+                    self.save_checkpoint()
+                if self.chief:
+                    atomic_save_weights(self.generator, self.run_dir / "generator.weights.h5")
+            writer.flush()
+        seconds = time.monotonic() - t0
+        return {"step": step, "seconds": seconds, "patches_per_s": (step - start) * self.global_batch / max(seconds, 1e-9), "losses": last_losses, "metrics": metrics}
+
+    def _log_eval(self, step, writer) -> dict:
+        metrics = self.evaluate()
+        if not metrics or not self.chief:
+            return metrics
+        with writer.as_default(step=step):
+            for k, v in metrics.items():
+                tf.summary.scalar(f"val/{k}", v)
+            x = np.stack([a for a, _ in self.validation[:3]])
+            y = np.stack([b for _, b in self.validation[:3]])
+            out = np.clip(self.generator(x, training=False).numpy(), 0, 1)
+            tf.summary.image("val/input_enhanced_target", np.concatenate([x, out, y], axis=2), step=step, max_outputs=3)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        return metrics
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
+    """Train ``config`` in ``run_dir`` (the Python API behind ``mobile-enhance train``)."""
+    return Trainer(config, run_dir, resume=resume, progress=progress).train()
+
+
+def load_generator(run_dir):
+    """The generator of a run folder: rebuilt from ``config.json``, weights from the latest checkpoint."""
+    from mobile_enhance.models import build_model
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise UserError(f"{run_dir}: not a run folder (no config.json)")
+    config = TrainConfig.from_json(json.loads(config_path.read_text()))
+    model = build_model(config.model, **config.model_kwargs)
+    pointer = run_dir / "checkpoints" / "latest"
+    if not pointer.exists():
+        raise CheckpointError(f"{run_dir}: no checkpoint (no {pointer})")
+    prefix = run_dir / "checkpoints" / pointer.read_text().strip() / "ckpt"
+    try:
+        tf.train.Checkpoint(generator=model).read(str(prefix)).expect_partial().assert_existing_objects_matched()
+    except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
+        raise CheckpointError(f"{prefix.parent}: checkpoint cannot be restored ({str(error).splitlines()[0][:200]})") from None
+    return model, config

@@ -1,0 +1,154 @@
+"""Training: a short run of every model with its paper recipe on a generated DPED tree,
+resume equality, the NaN guard, bad run folders and checkpoints, and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from dped_tree import make_dped_tree
+
+from mobile_enhance.cli import main as cli
+from mobile_enhance.compat import keras
+from mobile_enhance.errors import UserError
+from mobile_enhance.models import MODELS
+from mobile_enhance.training import Trainer, load_generator, resolve, train
+from mobile_enhance.training.trainer import CheckpointError, DivergedError
+
+
+@pytest.fixture(scope="module")
+def dped_root(tmp_path_factory):
+    return make_dped_tree(tmp_path_factory.mktemp("dped"), train=8, test=2, size=64)
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vgg") / "vgg19_notop.h5"
+    keras.applications.VGG19(include_top=False, weights=None).save_weights(str(path))
+    return str(path)
+
+
+def small(model, root, **extra):
+    overrides = {
+        "data.spec": f"dped:{root}",
+        "data.patch_size": 32,
+        "data.batch_size": 2,
+        "steps": 2,
+        "eval_every": 2,
+        "checkpoint_every": 2,
+        "summary_every": 1,
+    }
+    overrides.update(extra)
+    return resolve(model, overrides)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_short_run_with_the_paper_recipe(name, dped_root, vgg_file, tmp_path):
+    config = small(name, dped_root, vgg_weights=vgg_file)
+    result = train(config, tmp_path / "run", progress=False)
+    assert result["step"] == 2
+    assert all(np.isfinite(v) for v in result["losses"].values())
+    assert {t["type"] for t in config.losses} <= set(result["losses"])
+    assert 0 < result["metrics"]["psnr"] < 100
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"] == name and saved["losses"] == config.losses
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-00000002" / "ckpt.index").exists()
+    assert (tmp_path / "run" / "generator.weights.h5").exists()
+    assert list((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def weights_after(config, run_dir, stops):
+    for steps in stops:
+        config.steps = steps
+        trainer = Trainer(config, run_dir, resume=(run_dir / "checkpoints" / "latest").exists(), progress=False)
+        trainer.train()
+    return trainer.generator.get_weights(), trainer.d_opt
+
+
+def test_resumed_run_equals_uninterrupted_run(dped_root, tmp_path):
+    # dped_novgg has a discriminator too: both networks and both optimizers resume
+    config = small("fast_dped", dped_root, losses="dped_novgg", checkpoint_every=100)
+    straight, _ = weights_after(config, tmp_path / "a", [4])
+    config = small("fast_dped", dped_root, losses="dped_novgg", checkpoint_every=100)
+    resumed, d_opt = weights_after(config, tmp_path / "b", [2, 4])
+    assert int(d_opt.iterations.numpy()) == 4
+    for a, b in zip(straight, resumed):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # and the runs really trained: weights moved away from the initialisation
+    fresh = Trainer(small("fast_dped", dped_root, losses="dped_novgg"), tmp_path / "c", progress=False).generator.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(straight, fresh))
+
+
+def test_run_dir_with_a_run_needs_resume(dped_root, tmp_path):
+    config = small("srcnn", dped_root)
+    train(config, tmp_path / "r", progress=False)
+    with pytest.raises(UserError, match="already holds a run; pass --resume"):
+        Trainer(config, tmp_path / "r", progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint to resume"):
+        Trainer(config, tmp_path / "empty", resume=True, progress=False)
+    other = small("srcnn", dped_root, **{"optim.learning_rate": 0.1})
+    with pytest.raises(UserError, match="different configuration"):
+        Trainer(other, tmp_path / "r", resume=True, progress=False)
+
+
+def test_corrupt_checkpoint_on_resume(dped_root, tmp_path):
+    config = small("srcnn", dped_root)
+    train(config, tmp_path / "r", progress=False)
+    ckpt = tmp_path / "r" / "checkpoints" / "ckpt-00000002"
+    data = next(ckpt.glob("ckpt.data-*"))
+    data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 3])
+    config.steps = 4
+    with pytest.raises(CheckpointError, match="ckpt-00000002.*cannot be restored"):
+        Trainer(config, tmp_path / "r", resume=True, progress=False)
+
+
+def test_half_written_checkpoint_never_replaces_a_good_one(dped_root, tmp_path, monkeypatch):
+    config = small("srcnn", dped_root)
+    trainer = Trainer(config, tmp_path / "r", progress=False)
+    trainer.train()
+    good = (tmp_path / "r" / "checkpoints" / "latest").read_text()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer.checkpoint, "write", crash)
+    trainer.step.assign(3)
+    with pytest.raises(OSError):
+        trainer.save_checkpoint()
+    assert (tmp_path / "r" / "checkpoints" / "latest").read_text() == good
+    model, _ = load_generator(tmp_path / "r")
+    np.testing.assert_array_equal(model.get_weights()[0], trainer.generator.get_weights()[0])
+
+
+def test_nan_guard_stops_without_checkpointing_nan_weights(dped_root, tmp_path):
+    config = small("srcnn", dped_root, steps=6, checkpoint_every=2, **{"optim.learning_rate": 1e30})
+    with pytest.raises(DivergedError, match=r"diverged at step \d+.*last good checkpoint"):
+        train(config, tmp_path / "r", progress=False)
+    latest = tmp_path / "r" / "checkpoints" / "latest"
+    if latest.exists():
+        model, _ = load_generator(tmp_path / "r")
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_unknown_config_key_lists_known(dped_root):
+    with pytest.raises(UserError, match="unknown config key 'optim.lr'.*optim.learning_rate"):
+        resolve("srcnn", {"data.spec": f"dped:{dped_root}"}, ["optim.lr=1"])
+    with pytest.raises(UserError, match="not a valid int"):
+        resolve("srcnn", {"data.spec": f"dped:{dped_root}"}, ["steps=many"])
+    with pytest.raises(UserError, match="multiples of 32"):
+        resolve("rsgunet", {"data.spec": f"dped:{dped_root}", "data.patch_size": 100})
+
+
+def test_cli_train_and_resume(dped_root, tmp_path, capsys):
+    run = tmp_path / "cli"
+    args = ["mobile-enhance", "train", "--model=srcnn", f"--data=dped:{dped_root}", f"--run_dir={run}"]
+    assert cli(args + ["--steps=2", "--batch_size=2", "--patch_size=32", "--eval_every=1", "--quiet"]) == 0
+    assert "trained srcnn to step 2" in capsys.readouterr().out
+    assert cli(["mobile-enhance", "train", f"--run_dir={run}", "--resume", "--steps=3", "--quiet"]) == 0
+    assert "to step 3" in capsys.readouterr().out
+    assert cli(args + ["--steps=2"]) == 2
+    assert cli(["mobile-enhance", "train", "--model=srcnn", f"--data=dped:{tmp_path}", f"--run_dir={tmp_path / 'x'}"]) == 2
+    assert cli(["mobile-enhance", "train", "--model=srcnn", f"--data=dped:{dped_root}", "--phone=sony", f"--run_dir={tmp_path / 'y'}"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "is not a DPED tree" in err and "no data for phone 'sony'" in err
+    assert "Traceback" not in err
