@@ -151,3 +151,17 @@ def test_vgg_missing_says_how_to_provide(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="not a VGG-19 Keras weights file"):
         VGGFeatures(weights=str(bad), allow_download=False)
     assert "relu5_4" in LAYERS
+
+
+def test_ms_ssim_matches_tensorflow_and_has_finite_gradients():
+    a = imgs(3, s=96)
+    b = tf.clip_by_value(a + 0.05 * imgs(4, s=96), 0, 1)
+    weights = (0.0448, 0.2856, 0.3001, 0.2363)
+    weights = tuple(w / sum(weights) for w in weights)
+    expected = tf.image.ssim_multiscale(a, b, 1.0, filter_size=7, power_factors=weights).numpy()
+    np.testing.assert_allclose(F.ms_ssim_value(a, b).numpy(), expected, rtol=2e-3)
+    # anti-correlated images: tf's version gives NaN gradients here, ours must not
+    x = tf.Variable(imgs(5, s=32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(F.ms_ssim(x, 1.0 - x))
+    assert np.isfinite(tape.gradient(loss, x).numpy()).all()

@@ -102,20 +102,58 @@ def yuv_l1(enhanced, target, weights=(1.0, 0.5, 0.5)):
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def ms_ssim_value(a, b, filter_size: int = 7, max_scales: int = 5):
-    """Multi-scale SSIM per example, with as many scales as the image size allows.
+def _gauss_window(size: int, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    g /= g.sum()
+    return np.outer(g, g).astype(np.float32)
 
-    ``tf.image.ssim_multiscale`` needs the smallest scale to be at least the filter
-    size; for small patches the coarsest scales are dropped and the remaining standard
-    weights renormalised (100x100 patches with a 7x7 filter keep 4 scales).
+
+def _ssim_parts(a, b, window):
+    """Per-example mean luminance*cs (SSIM) and cs terms, 'VALID' Gaussian window."""
+    c = a.shape[-1]
+    kernel = np.tile(window[:, :, None, None], (1, 1, c, 1))
+    blur = lambda t: tf.nn.depthwise_conv2d(t, kernel, [1, 1, 1, 1], "VALID")  # noqa: E731
+    mu_a, mu_b = blur(a), blur(b)
+    s_aa = blur(a * a) - mu_a * mu_a
+    s_bb = blur(b * b) - mu_b * mu_b
+    s_ab = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    luminance = (2 * mu_a * mu_b + c1) / (mu_a * mu_a + mu_b * mu_b + c1)
+    cs = (2 * s_ab + c2) / (s_aa + s_bb + c2)
+    return _per_example_mean(luminance * cs), _per_example_mean(cs)
+
+
+def ms_ssim_value(a, b, filter_size: int = 7, max_scales: int = 5, sigma: float = 1.5):
+    """Multi-scale SSIM per example (Wang et al., 2003), with as many scales as fit.
+
+    Images are ``(N, H, W, C)`` in [0, 1]; 2x2 average pooling between scales; a
+    Gaussian window of ``filter_size`` and ``sigma``. Scales whose size would drop below
+    the window are left out and the standard weights of the rest renormalised (100x100
+    patches with a 7x7 window keep 4 scales). Terms are clamped at a small positive
+    value before the fractional powers, so the gradient stays finite where
+    ``tf.image.ssim_multiscale``'s gives NaN (a negative or zero contrast term).
     """
+    a = tf.cast(a, tf.float32)
+    b = tf.cast(b, tf.float32)
     size = min(int(a.shape[1]), int(a.shape[2]))
+    if size < filter_size:
+        raise ValueError(f"MS-SSIM needs images of at least {filter_size}x{filter_size}, got {a.shape[1]}x{a.shape[2]}")
     scales = 1
-    while scales < max_scales and size // (2 ** scales) >= filter_size:
+    while scales < max_scales and size // (2**scales) >= filter_size:
         scales += 1
     weights = np.array(MS_SSIM_WEIGHTS[:scales], np.float64)
-    weights = tuple(float(w) for w in weights / weights.sum())
-    return tf.image.ssim_multiscale(a, b, max_val=1.0, filter_size=filter_size, power_factors=weights)
+    weights = (weights / weights.sum()).astype(np.float32)
+    window = _gauss_window(filter_size, sigma)
+    value = 1.0
+    for j in range(scales):
+        ssim, cs = _ssim_parts(a, b, window)
+        term = ssim if j == scales - 1 else cs
+        value = value * tf.pow(tf.maximum(term, 1e-6), weights[j])
+        if j < scales - 1:
+            a = tf.nn.avg_pool2d(a, 2, 2, "VALID")
+            b = tf.nn.avg_pool2d(b, 2, 2, "VALID")
+    return value
 
 
 def ms_ssim(enhanced, target, filter_size: int = 7, scale: float = 1.0):

@@ -82,8 +82,16 @@ def image_metrics(enhanced: np.ndarray, target: np.ndarray) -> dict:
 
 
 def make_strategy(kind: str):
+    """The tf.distribute strategy for ``kind``.
+
+    ``mirrored`` uses every local GPU, or, on a machine without one, every logical CPU
+    device (so it can be tested on CPU by splitting the CPU into logical devices).
+    """
     if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
     if kind == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise UserError("distribute=multiworker needs the TF_CONFIG environment variable describing the cluster")
