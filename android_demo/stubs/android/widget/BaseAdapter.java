@@ -1,0 +1,5 @@
+package android.widget;
+
+public abstract class BaseAdapter implements SpinnerAdapter {
+    public BaseAdapter() { throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,78 @@
+"""``mobile-enhance bench``: latency of a ``.tflite`` model on the CPU, a GPU or an Android phone."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import flags
+
+NAME = "bench"
+HELP = (
+    "Latency of a .tflite model: warm-up, then median/p90/min, init time, peak RSS, end to end on a photo, "
+    "GFLOP/s against a matmul ceiling; CPU (XNNPACK thread sweep), GPU, Android over adb. "
+    "Exit status 1 when a requested backend is unavailable here (one line says why)."
+)
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("model", None, "The .tflite file to benchmark.", flag_values=fv)
+    flags.DEFINE_list("backend", ["cpu"], "Comma-separated: cpu, gpu, adb.", flag_values=fv)
+    flags.DEFINE_list("threads", ["1", "2", "4"], "CPU thread counts to sweep.", flag_values=fv)
+    flags.DEFINE_integer("runs", 50, "Timed runs per configuration.", flag_values=fv)
+    flags.DEFINE_integer("warmup", 5, "Untimed runs after the first inference.", flag_values=fv)
+    flags.DEFINE_string("size", None, "HxW to run a model whose input size is dynamic.", flag_values=fv)
+    flags.DEFINE_string("photo", None, "Photo for the end-to-end latency (decode, preprocess, infer, postprocess, encode).", flag_values=fv)
+    flags.DEFINE_integer("e2e_runs", None, "End-to-end passes (default: min(runs, 20)).", flag_values=fv)
+    flags.DEFINE_string("output", None, "Directory for NAME.json, NAME.md and NAME.png (default: print Markdown only).", flag_values=fv)
+    flags.DEFINE_string("keras", None, "Registry model name: also time it in TensorFlow at the same size; gives the GMACs.", flag_values=fv)
+    flags.DEFINE_string("keras_weights", None, "Weights file to load into the --keras model (default: random init).", flag_values=fv)
+    flags.DEFINE_string("gpu_delegate", None, "GPU delegate .so for the gpu backend (default: LiteRT's GPU accelerator).", flag_values=fv)
+    flags.DEFINE_string("benchmark_binary", None, "TFLite benchmark_model for the phone (android_aarch64_benchmark_model).", flag_values=fv)
+    flags.DEFINE_string("adb_serial", None, "Device serial when several phones are attached.", flag_values=fv)
+    flags.DEFINE_string("adb", None, "Path of adb (default: adb on PATH or in $ANDROID_HOME/platform-tools).", flag_values=fv)
+    flags.DEFINE_list("adb_modes", ["cpu", "gpu", "nnapi"], "benchmark_model modes on the phone.", flag_values=fv)
+    flags.DEFINE_string("quality", None, 'JSON file {"psnr": dB, "ms_ssim": 0..1} for the PIRM 2018 Track B score.', flag_values=fv)
+    flags.DEFINE_integer("matmul_size", 2048, "Matrix size of the float32 matmul ceiling.", flag_values=fv)
+
+
+def main(fv: flags.FlagValues, args: list[str]) -> int:
+    from pathlib import Path
+
+    from mobile_enhance.api import parse_size
+    from mobile_enhance.benchmark import run_benchmark, to_markdown, write_reports
+    from mobile_enhance.errors import UserError
+
+    if args:
+        raise UserError(f"unexpected arguments {' '.join(args)!r} (flags only, e.g. --model=FILE.tflite)")
+    if not fv["model"].value:
+        raise UserError("--model=FILE.tflite is required")
+    try:
+        threads = [int(t) for t in fv["threads"].value]
+    except ValueError:
+        raise UserError(f"--threads must be integers, got {','.join(fv['threads'].value)!r}") from None
+    report = run_benchmark(
+        fv["model"].value,
+        backends=fv["backend"].value,
+        threads=threads,
+        runs=fv["runs"].value,
+        warmup=fv["warmup"].value,
+        size=parse_size(fv["size"].value) if fv["size"].value else None,
+        photo=fv["photo"].value,
+        e2e_runs=fv["e2e_runs"].value,
+        keras=fv["keras"].value,
+        keras_weights=fv["keras_weights"].value,
+        gpu_delegate=fv["gpu_delegate"].value,
+        benchmark_binary=fv["benchmark_binary"].value,
+        adb_serial=fv["adb_serial"].value,
+        adb_path=fv["adb"].value,
+        adb_modes=fv["adb_modes"].value,
+        quality=fv["quality"].value,
+        matmul_size=fv["matmul_size"].value,
+    )
+    print(to_markdown(report))
+    if fv["output"].value:
+        paths = write_reports(report, fv["output"].value, stem=Path(fv["model"].value).stem)
+        print("\nwrote " + ", ".join(paths.values()), file=sys.stderr)
+    for gap in report["unavailable"]:
+        print(f"mobile-enhance bench: {gap['backend']}: {gap['reason']}", file=sys.stderr)
+    return 1 if report["unavailable"] else 0
