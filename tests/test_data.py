@@ -107,7 +107,7 @@ def test_synthetic_is_seedable_and_degrades(tmp_path):
     mse = np.mean((x - y) ** 2)
     assert 1e-4 < mse < 0.05  # degraded, but the same scene
     val = source.validation()
-    assert len(val) == 4 * len(source.val_files)
+    assert len(val) == 8 * len(source.val_files)
 
 
 def test_degradation_steps():

@@ -23,6 +23,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("patch_size", None, "Training patch side (preset: 100; rsgunet 96).", flag_values=fv)
     flags.DEFINE_string("losses", None, "Loss recipe name (dped, rsgunet, pixel, ...) or type:weight,type:weight.", flag_values=fv)
     flags.DEFINE_float("lr", None, "Generator learning rate (preset: 5e-4).", flag_values=fv)
+    flags.DEFINE_enum("schedule", None, ["constant", "cosine"], "Learning-rate schedule (preset: constant).", flag_values=fv)
     flags.DEFINE_string("vgg_weights", None, "VGG-19 weights: keras .h5 or MatConvNet .mat.", flag_values=fv)
     flags.DEFINE_enum("distribute", None, ["default", "mirrored", "multiworker"], "tf.distribute strategy.", flag_values=fv)
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.", flag_values=fv)
@@ -40,6 +41,7 @@ FLAG_TO_KEY = {
     "patch_size": "data.patch_size",
     "losses": "losses",
     "lr": "optim.learning_rate",
+    "schedule": "optim.schedule",
     "vgg_weights": "vgg_weights",
     "distribute": "distribute",
     "checkpoint_every": "checkpoint_every",

@@ -307,7 +307,7 @@ class PhotoSource(Source):
 
     kind = "photos"
 
-    def __init__(self, folder, patch_size, seed=0, augment=True, val_fraction=0.15, val_crops=4, cache_bytes=1 << 30):
+    def __init__(self, folder, patch_size, seed=0, augment=True, val_fraction=0.15, val_crops=8, cache_bytes=1 << 30):
         super().__init__(patch_size, seed, augment)
         self.folder = Path(folder)
         files = list_images(self.folder)

@@ -47,9 +47,12 @@ class OptimConfig:
       learning_rate: generator learning rate.
       disc_learning_rate: discriminator learning rate (0: same as the generator).
       beta_1, beta_2, epsilon: Adam's (TensorFlow defaults, as the papers used).
+      schedule: "constant" (the papers') or "cosine" (decay to 5% of the rate over
+        ``steps``, for short runs that must settle).
     """
 
     learning_rate: float = 5e-4
+    schedule: str = "constant"
     disc_learning_rate: float = 0.0
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -205,6 +208,8 @@ def validate(config: TrainConfig) -> None:
             raise UserError(f"config key {key!r} must be positive, got {getattr(config, key)}")
     if config.data.batch_size <= 0:
         raise UserError(f"batch size must be positive, got {config.data.batch_size}")
+    if config.optim.schedule not in ("constant", "cosine"):
+        raise UserError(f"optim.schedule must be constant or cosine, got {config.optim.schedule!r}")
     if config.distribute not in ("default", "mirrored", "multiworker"):
         raise UserError(f"distribute must be default, mirrored or multiworker, got {config.distribute!r}")
     if not config.data.spec:

@@ -33,6 +33,7 @@ from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
 from mobile_enhance.losses import LOSS_TYPES, recipe_from_json
 from mobile_enhance.losses import functions as F
+from mobile_enhance.metrics import image_metrics  # noqa: F401 - also the name evaluate code imports
 from mobile_enhance.training.config import TrainConfig, validate
 
 log = logging.getLogger("mobile_enhance.training")
@@ -62,20 +63,6 @@ def atomic_save_weights(model, path: Path) -> None:
     tmp = path.with_name(f".tmp{os.getpid()}.{path.name}")
     model.save_weights(str(tmp))
     os.replace(tmp, path)
-
-
-# -- metrics ---------------------------------------------------------------------------
-
-
-def image_metrics(enhanced: np.ndarray, target: np.ndarray) -> dict:
-    """Mean PSNR, SSIM and MS-SSIM over a batch, images in [0, 1]."""
-    a = tf.clip_by_value(tf.convert_to_tensor(enhanced, tf.float32), 0.0, 1.0)
-    b = tf.convert_to_tensor(target, tf.float32)
-    return {
-        "psnr": float(tf.reduce_mean(tf.image.psnr(a, b, 1.0))),
-        "ssim": float(tf.reduce_mean(tf.image.ssim(a, b, 1.0))),
-        "ms_ssim": float(tf.reduce_mean(F.ms_ssim_value(a, b))),
-    }
 
 
 # -- distribution ----------------------------------------------------------------------
@@ -183,11 +170,11 @@ class Trainer:
             self.generator = build_model(config.model, **config.model_kwargs)
             self.discriminator = dped_discriminator(config.data.patch_size) if self.adversarial else None
             o = config.optim
-            self.g_opt = keras.optimizers.Adam(o.learning_rate, o.beta_1, o.beta_2, o.epsilon)
+            self.g_opt = keras.optimizers.Adam(self._rate(o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt = None
             if self.adversarial:
-                self.d_opt = keras.optimizers.Adam(o.disc_learning_rate or o.learning_rate, o.beta_1, o.beta_2, o.epsilon)
+                self.d_opt = keras.optimizers.Adam(self._rate(o.disc_learning_rate or o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
                 self.d_opt.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         parts = {"generator": self.generator, "g_opt": self.g_opt, "step": self.step}
@@ -196,6 +183,11 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(**parts)
         if resume:
             self.restore_latest()
+
+    def _rate(self, rate):
+        if self.config.optim.schedule == "cosine":
+            return keras.optimizers.schedules.CosineDecay(rate, decay_steps=self.config.steps, alpha=0.05)
+        return rate
 
     # -- run folder --------------------------------------------------------------------
 

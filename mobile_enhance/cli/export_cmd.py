@@ -1,0 +1,89 @@
+"""``mobile-enhance export``: quantize and convert a trained model to TFLite with a sidecar."""
+
+from __future__ import annotations
+
+import json
+
+from absl import flags
+
+NAME = "export"
+HELP = "Export a trained model to .tflite (+ JSON sidecar): --run_dir=DIR or --weights=FILE --model=NAME, --quant=MODE --size=HxW."
+
+SIZE_PRESETS = {"patch": (100, 100), "hd": (720, 1280), "iphone": (1536, 2048)}
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("run_dir", None, "Training run folder (config + checkpoints).", flag_values=fv)
+    flags.DEFINE_string("weights", None, "A .weights.h5 file (with --model) or a .keras model file.", flag_values=fv)
+    flags.DEFINE_string("model", None, "Architecture of --weights (see `mobile-enhance models`).", flag_values=fv)
+    flags.DEFINE_string("model_kwargs", "{}", "Architecture arguments of --weights, as JSON.", flag_values=fv)
+    flags.DEFINE_enum("quant", "float32", ["float32", "float16", "dynamic", "int8", "qat_int8"], "Quantization mode.", flag_values=fv)
+    flags.DEFINE_string(
+        "size", "100x100", "HxW[,HxW...], 'dynamic', or presets patch (100x100), hd (720x1280), iphone (1536x2048).", flag_values=fv
+    )
+    flags.DEFINE_string("output", None, "Output .tflite path (the sidecar goes beside it as .json).", flag_values=fv)
+    flags.DEFINE_string("data", None, "Data for calibration/fidelity (default: the run's own).", flag_values=fv)
+    flags.DEFINE_enum("phone", "iphone", ["iphone", "blackberry", "sony"], "DPED phone for --data=dped:PATH.", flag_values=fv)
+    flags.DEFINE_enum("io", "uint8", ["uint8", "int8", "float32"], "int8 modes: input/output type.", flag_values=fv)
+    flags.DEFINE_integer("calibration", 32, "Representative images for int8 calibration.", flag_values=fv)
+    flags.DEFINE_integer("qat_steps", 200, "qat_int8: fine-tuning steps.", flag_values=fv)
+    flags.DEFINE_float("min_psnr", None, "Fidelity floor, dB against the float model (default per mode).", flag_values=fv)
+    flags.DEFINE_boolean("force", False, "Write the file even below the fidelity floor.", flag_values=fv)
+    flags.DEFINE_string("saved_model", None, "Also write a TensorFlow SavedModel to this folder.", flag_values=fv)
+
+
+def parse_sizes(text: str):
+    from mobile_enhance.api import parse_size
+
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        sizes.append(None if part == "dynamic" else SIZE_PRESETS.get(part) or parse_size(part))
+    return sizes
+
+
+def main(fv: flags.FlagValues, args: list[str]) -> int:
+    from mobile_enhance.errors import UserError
+    from mobile_enhance.export import export_model, export_saved_model, load_trained
+
+    if args:
+        raise UserError(f"unexpected arguments: {' '.join(args)}")
+    if not fv["output"].value:
+        raise UserError("--output=FILE.tflite is required")
+    try:
+        kwargs = json.loads(fv["model_kwargs"].value)
+    except json.JSONDecodeError as error:
+        raise UserError(f"--model_kwargs is not JSON: {error}") from None
+    model, source, files, name, kwargs = load_trained(
+        fv["run_dir"].value, fv["weights"].value, fv["model"].value, kwargs, fv["data"].value, fv["phone"].value
+    )
+    results = export_model(
+        model,
+        fv["output"].value,
+        fv["quant"].value,
+        parse_sizes(fv["size"].value),
+        source,
+        model_name=name,
+        model_kwargs=kwargs,
+        checkpoint_files=files,
+        preset=fv["run_dir"].value or "",
+        io_dtype=fv["io"].value,
+        calibration_count=fv["calibration"].value,
+        min_psnr=fv["min_psnr"].value,
+        force=fv["force"].value,
+        qat_steps=fv["qat_steps"].value,
+    )
+    for r in results:
+        f = r.sidecar["fidelity"]
+        line = f"wrote {r.path} ({r.sidecar['file']['bytes'] / 1e6:.2f} MB, {r.sidecar['quantization']['mode']}): "
+        line += f"{f['tflite_vs_float']['psnr']:.2f} dB vs float"
+        if "tflite_vs_target" in f:
+            line += f"; vs targets {f['tflite_vs_target']['psnr']:.2f} dB (float {f['float_vs_target']['psnr']:.2f}, input {f['input_vs_target']['psnr']:.2f})"
+        if r.sidecar["forced"]:
+            line += " [FORCED below the floor]"
+        print(line)
+        if r.sidecar["ops_not_in_xnnpack"]:
+            print(f"  ops XNNPACK does not take: {', '.join(r.sidecar['ops_not_in_xnnpack'])}")
+    if fv["saved_model"].value:
+        print(f"wrote SavedModel {export_saved_model(model, fv['saved_model'].value)}")
+    return 0

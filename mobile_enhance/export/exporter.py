@@ -1,0 +1,397 @@
+"""Export a trained generator: quantize, convert, prove fidelity, write file + sidecar.
+
+``export_model`` is the Python API behind ``mobile-enhance export``. For each size it
+
+1. quantizes as asked (``float32``, ``float16``, ``dynamic``, ``int8`` calibrated on a
+   representative set drawn from the training data source, or ``qat_int8``:
+   quantization-aware fine-tuning with tensorflow-model-optimization from the float
+   weights, then conversion);
+2. converts to TFLite at a fixed size, or with a dynamic size where the graph allows it
+   (checked by running the file at two sizes);
+3. measures fidelity on held-out pairs: PSNR/SSIM of the TFLite output against the float
+   Keras output, and of both (and the unprocessed input) against the targets;
+4. refuses, writing nothing, when the TFLite output falls below the floor
+   (``min_psnr`` dB against the float model) unless ``force``;
+5. writes ``NAME.tflite`` and the sidecar ``NAME.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mobile_enhance.compat import keras, tf
+from mobile_enhance.errors import UserError
+from mobile_enhance.export.analysis import operator_names, tensor_contract, xnnpack_leftovers
+from mobile_enhance.export.tflite import convert, make_interpreter, run_tflite
+
+EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "qat_int8")
+SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
+
+#: Default fidelity floors: PSNR (dB) of the TFLite output against the float Keras output.
+DEFAULT_MIN_PSNR = {"float32": 60.0, "float16": 40.0, "dynamic": 30.0, "int8": 28.0, "qat_int8": 28.0}
+
+
+class ExportError(UserError):
+    pass
+
+
+class FidelityError(ExportError):
+    pass
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: Path
+    sidecar: dict
+
+
+# -- data for calibration and fidelity --------------------------------------------------
+
+
+def mosaic(patches, height: int, width: int) -> np.ndarray:
+    """Fill ``height x width`` with square patches in row order (cropping the last ones)."""
+    p = patches[0].shape[0]
+    out = np.zeros((height, width, 3), np.float32)
+    k = 0
+    for y in range(0, height, p):
+        for x in range(0, width, p):
+            patch = patches[k % len(patches)]
+            out[y : y + p, x : x + p] = patch[: height - y, : width - x]
+            k += 1
+    return out
+
+
+def _per_image(patch: int, height: int, width: int) -> int:
+    return 1 if height <= patch and width <= patch else -(-height // patch) * -(-width // patch)
+
+
+def _fit(images, height: int, width: int, count: int) -> list[np.ndarray]:
+    """``count`` images of ``height x width`` made from square patches: centre crops when
+    the size fits in a patch, else mosaics of consecutive patches (cycling)."""
+    p = images[0].shape[0]
+    per = _per_image(p, height, width)
+    if per == 1:
+        y, x = (p - height) // 2, (p - width) // 2
+        return [images[i % len(images)][y : y + height, x : x + width] for i in range(min(count, len(images)))]
+    n = len(images)
+    return [mosaic([images[(i * per + j) % n] for j in range(per)], height, width) for i in range(max(1, min(count, n // per)))]
+
+
+def representative_inputs(source, height: int, width: int, count: int = 32) -> list[np.ndarray]:
+    """``count`` inputs of ``height x width`` from the training stream (for int8 calibration)."""
+    per = _per_image(source.patch_size, height, width)
+    return _fit([source.example(i)[0] for i in range(count * per)], height, width, count)
+
+
+def heldout_pairs(source, height: int, width: int, count: int = 16):
+    """Held-out ``(inputs, targets)`` of ``height x width`` from the source's validation split."""
+    pairs = source.validation() if source is not None else []
+    if not pairs:
+        return None, None
+    xs = _fit([a for a, _ in pairs], height, width, count)
+    ys = _fit([b for _, b in pairs], height, width, count)
+    return np.stack(xs), np.stack(ys)
+
+
+def _psnr_ssim(a, b) -> dict:
+    from mobile_enhance.metrics import image_metrics
+
+    m = image_metrics(a, b)
+    return {"psnr": round(m["psnr"], 3), "ssim": round(m["ssim"], 5)}
+
+
+# -- QAT ------------------------------------------------------------------------------
+
+
+def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8):
+    """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to the targets.
+
+    Starts from the float weights; the short fine-tune at a low learning rate lets the
+    weights settle to the 8-bit grid and the activation ranges to the data.
+    """
+    from mobile_enhance.quantization import quantize_model, quantize_scope
+
+    if source is None:
+        raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
+    with quantize_scope():
+        qat = quantize_model(model)
+        qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+        qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
+    return qat
+
+
+# -- conversion ------------------------------------------------------------------------
+
+
+def _check_dynamic(blob: bytes, multiple: int, model_name: str):
+    """Run a dynamic-size file at two sizes; say clearly when the graph baked one in."""
+    interpreter = make_interpreter(model_content=blob)
+    index = interpreter.get_input_details()[0]["index"]
+    base = multiple * max(2, -(-16 // multiple))
+    for h, w in ((base, base + multiple), (base + multiple, base)):
+        try:
+            interpreter.resize_tensor_input(index, [1, h, w, 3], strict=False)
+            interpreter.allocate_tensors()
+            detail = interpreter.get_input_details()[0]
+            interpreter.set_tensor(index, np.zeros([1, h, w, 3], detail["dtype"]))
+            interpreter.invoke()
+            out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+            if tuple(out.shape[1:3]) != (h, w):
+                raise RuntimeError(f"output is {out.shape[1]}x{out.shape[2]} for a {h}x{w} input")
+        except (RuntimeError, ValueError) as error:
+            ops = sorted(set(operator_names(blob)) & {"TRANSPOSE_CONV", "RESHAPE", "BROADCAST_TO"})
+            raise ExportError(
+                f"{model_name} cannot be exported with a dynamic size: the converted graph fixes its size "
+                f"({str(error).splitlines()[0][:160]}; size-bound ops: {', '.join(ops) or 'unknown'}); "
+                "export fixed sizes with --size=HxW[,HxW...]"
+            ) from None
+
+
+def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps):
+    representative = None
+    if mode in ("int8", "qat_int8"):
+        if source is None:
+            raise ExportError(f"{mode} needs a representative set: pass --data (or a --run_dir whose config names it)")
+        h, w = size if size is not None else (source.patch_size, source.patch_size)
+        inputs = representative_inputs(source, h, w, calibration_count)
+        representative = lambda: (x[None] for x in inputs)  # noqa: E731
+    if mode == "qat_int8":
+        qat = qat_finetune(model, source, qat_steps)
+        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), qat
+    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype), model
+
+
+def _sha256(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_bytes(path: Path, data: bytes):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def sized_output(output: Path, size, several: bool) -> Path:
+    if not several:
+        return output
+    tag = "dynamic" if size is None else f"{size[0]}x{size[1]}"
+    return output.with_name(f"{output.stem}_{tag}{output.suffix}")
+
+
+def export_model(
+    model,
+    output,
+    mode: str = "float32",
+    sizes=((100, 100),),
+    source=None,
+    model_name: str = "",
+    model_kwargs: dict | None = None,
+    checkpoint_files=(),
+    preset: str = "",
+    io_dtype: str = "uint8",
+    calibration_count: int = 32,
+    fidelity_count: int = 16,
+    min_psnr: float | None = None,
+    force: bool = False,
+    qat_steps: int = 200,
+) -> list[ExportResult]:
+    """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
+
+    Args:
+      model: float Keras generator, ``(N, H, W, 3)`` float32 in [0, 1].
+      output: ``.tflite`` path; with several sizes, ``_HxW`` is added to the stem.
+      mode: one of :data:`EXPORT_MODES`.
+      source: data source (:mod:`mobile_enhance.data`) for calibration, QAT and held-out pairs.
+      checkpoint_files: files the weights came from (hashed into the sidecar).
+      io_dtype: int8 modes: input/output type ``uint8``, ``int8`` or ``float32``.
+      min_psnr: fidelity floor in dB against the float model (default per mode:
+        :data:`DEFAULT_MIN_PSNR`); ``force`` writes the file anyway.
+
+    Returns:
+      One :class:`ExportResult` per size.
+
+    Raises:
+      FidelityError: below the floor (no file written).
+      ExportError: a dynamic size the graph cannot take, missing data for int8.
+    """
+    from mobile_enhance.models import MODELS, check_input_size
+
+    if mode not in EXPORT_MODES:
+        from mobile_enhance.errors import UnknownNameError
+
+        raise UnknownNameError("quantization mode", mode, EXPORT_MODES)
+    output = Path(output)
+    if output.suffix != ".tflite":
+        raise ExportError(f"{output}: the output must be a .tflite file")
+    if not output.parent.exists():
+        raise ExportError(f"{output.parent}: output folder does not exist")
+    if not os.access(output.parent, os.W_OK):
+        raise ExportError(f"{output.parent}: output folder is not writable")
+    name = model_name or model.name
+    multiple = MODELS[name].size_multiple if name in MODELS else 1
+    floor = DEFAULT_MIN_PSNR[mode] if min_psnr is None else float(min_psnr)
+    sizes = list(sizes)
+    for size in sizes:
+        if size is not None:
+            check_input_size(name, *size) if name in MODELS else None
+    results = []
+    for size in sizes:
+        blob, converted_from = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps)
+        if size is None:
+            _check_dynamic(blob, multiple, name)
+        fh, fw = size if size is not None else ((source.patch_size,) * 2 if source is not None else (4 * multiple,) * 2)
+        x, y = heldout_pairs(source, fh, fw, fidelity_count)
+        held_out = x is not None
+        if not held_out:
+            rng = np.random.default_rng(0)
+            x = rng.random((4, fh, fw, 3), dtype=np.float32)
+        float_out = model.predict(x, batch_size=4, verbose=0)
+        lite_out = run_tflite(blob, x)
+        fidelity = {
+            "images": int(len(x)),
+            "images_from": "held-out pairs of the training data source" if held_out else "uniform random inputs (no data source)",
+            "size": [fh, fw],
+            "tflite_vs_float": _psnr_ssim(lite_out, float_out),
+            "max_abs_diff_vs_float": float(np.abs(np.clip(lite_out, 0, 1) - np.clip(float_out, 0, 1)).max()),
+        }
+        if held_out:
+            fidelity.update(
+                float_vs_target=_psnr_ssim(float_out, y), tflite_vs_target=_psnr_ssim(lite_out, y), input_vs_target=_psnr_ssim(x, y)
+            )
+        fidelity["min_psnr"] = floor
+        path = sized_output(output, size, len(sizes) > 1)
+        if fidelity["tflite_vs_float"]["psnr"] < floor and not force:
+            raise FidelityError(
+                f"{path}: not written: {mode} output is {fidelity['tflite_vs_float']['psnr']:.2f} dB PSNR against the float "
+                f"model, below the floor of {floor:.1f} dB (check the calibration data, try qat_int8, lower --min_psnr, or --force)"
+            )
+        interpreter = make_interpreter(model_content=blob)
+        interpreter.allocate_tensors()
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "model": name,
+            "model_kwargs": model_kwargs or {},
+            "preset": preset,
+            "size_multiple": multiple,
+            "dynamic_size": size is None,
+            "source": {"files": [str(p) for p in checkpoint_files], "sha256": _sha256(checkpoint_files) if checkpoint_files else None},
+            "quantization": {"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
+                             "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
+                             "qat_steps": qat_steps if mode == "qat_int8" else 0},
+            "input": tensor_contract(interpreter.get_input_details()[0]),
+            "output": tensor_contract(interpreter.get_output_details()[0]),
+            "ops": sorted(set(operator_names(blob))),
+            "ops_not_in_xnnpack": xnnpack_leftovers(interpreter),
+            "file": {"name": path.name, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
+            "fidelity": fidelity,
+            "forced": bool(force and fidelity["tflite_vs_float"]["psnr"] < floor),
+        }
+        _atomic_bytes(path, blob)
+        _atomic_bytes(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+        results.append(ExportResult(path, sidecar))
+        del converted_from
+    return results
+
+
+def export_saved_model(model, directory) -> Path:
+    """Write a TensorFlow SavedModel (serving signature ``phone -> enhanced``) atomically."""
+    directory = Path(directory)
+    tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="phone")
+    fn = tf.function(lambda x: {"enhanced": model(x, training=False)}, input_signature=[spec])
+    tf.saved_model.save(model, str(tmp), signatures={"serving_default": fn})
+    if directory.exists():
+        import shutil
+
+        shutil.rmtree(directory)
+    os.replace(tmp, directory)
+    return directory
+
+
+def verify_sidecar(tflite_path) -> list[str]:
+    """Differences between a .tflite file and its sidecar (empty list: they match)."""
+    path = Path(tflite_path)
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    blob = path.read_bytes()
+    problems = []
+    if sidecar["file"]["bytes"] != len(blob):
+        problems.append(f"size {len(blob)} != sidecar {sidecar['file']['bytes']}")
+    if sidecar["file"]["sha256"] != hashlib.sha256(blob).hexdigest():
+        problems.append("sha256 differs from the sidecar")
+    interpreter = make_interpreter(model_content=blob)
+    for key, detail in (("input", interpreter.get_input_details()[0]), ("output", interpreter.get_output_details()[0])):
+        if tensor_contract(detail) != sidecar[key]:
+            problems.append(f"{key} tensor differs: {tensor_contract(detail)} != {sidecar[key]}")
+    if sorted(set(operator_names(blob))) != sidecar["ops"]:
+        problems.append("operator list differs")
+    return problems
+
+
+def load_trained(run_dir=None, weights=None, model_name=None, model_kwargs=None, data=None, phone="iphone", patch_size=None):
+    """The float model to export and the data source for calibration and fidelity.
+
+    From ``run_dir`` (config + latest checkpoint; its data source unless ``data`` is
+    given), or from a ``weights`` file (``.weights.h5``, or a full ``.keras`` model) with
+    ``model_name``. Returns ``(model, source, checkpoint_files, model_name, model_kwargs)``.
+    """
+    from mobile_enhance.data import make_source
+    from mobile_enhance.models import build_model, custom_objects, get_model_info
+
+    if bool(run_dir) == bool(weights):
+        raise ExportError("give exactly one of --run_dir (a training run) or --weights (a weights file)")
+    spec, patch = data, patch_size
+    if run_dir:
+        from mobile_enhance.training import load_generator
+
+        model, config = load_generator(run_dir)
+        model_name, model_kwargs = config.model, config.model_kwargs
+        ckpt = Path(run_dir) / "checkpoints" / (Path(run_dir) / "checkpoints" / "latest").read_text().strip()
+        files = sorted(ckpt.glob("ckpt.*"))
+        spec = spec or config.data.spec
+        phone = config.data.phone if not data else phone
+        patch = patch or config.data.patch_size
+    else:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise ExportError(f"{weights}: no such weights file")
+        files = [weights]
+        if weights.suffix == ".keras":
+            try:
+                model = keras.models.load_model(weights, custom_objects=custom_objects())
+            except Exception as error:  # noqa: BLE001
+                raise ExportError(f"{weights}: cannot be loaded as a Keras model ({str(error).splitlines()[0][:160]})") from None
+            model_name = model_name or model.name
+        else:
+            if not model_name:
+                raise ExportError("--weights needs --model to know the architecture")
+            get_model_info(model_name)
+            model = build_model(model_name, **(model_kwargs or {}))
+            try:
+                model.load_weights(str(weights))
+            except Exception as error:  # noqa: BLE001
+                raise ExportError(f"{weights}: not weights of a {model_name} model ({str(error).splitlines()[0][:160]})") from None
+    source = None
+    if spec:
+        from mobile_enhance.training.config import PRESETS
+
+        patch = patch or PRESETS.get(model_name, {}).get("data.patch_size", 100)
+        source = make_source(spec, patch, seed=0, phone=phone, augment=False)
+    return model, source, files, model_name, model_kwargs or {}

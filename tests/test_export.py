@@ -1,0 +1,136 @@
+"""Export: every model in every mode, the fidelity guard, sidecars, sizes, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from dped_tree import make_dped_tree
+
+from mobile_enhance.cli import main as cli
+from mobile_enhance.compat import keras
+from mobile_enhance.data import make_source
+from mobile_enhance.export import (
+    EXPORT_MODES,
+    ExportError,
+    FidelityError,
+    convert,
+    export_model,
+    export_saved_model,
+    run_tflite,
+    verify_sidecar,
+)
+from mobile_enhance.export.exporter import _check_dynamic
+from mobile_enhance.models import MODELS, build_model
+
+
+@pytest.fixture(scope="module")
+def dped_root(tmp_path_factory):
+    return make_dped_tree(tmp_path_factory.mktemp("dped"), train=8, test=4, size=64)
+
+
+@pytest.fixture(scope="module")
+def source(dped_root):
+    return make_source(f"dped:{dped_root}", 32, augment=False)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_exports_in_every_mode(name, source, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model(name)
+    sizes = {}
+    for mode in EXPORT_MODES:
+        (result,) = export_model(model, tmp_path / f"{name}_{mode}.tflite", mode, [(32, 32)], source, model_name=name, min_psnr=0, qat_steps=2)
+        sidecar = json.loads(result.path.with_suffix(".json").read_text())
+        assert sidecar == result.sidecar and verify_sidecar(result.path) == []
+        assert sidecar["quantization"]["mode"] == mode and sidecar["input"]["shape"] == [1, 32, 32, 3]
+        fid = sidecar["fidelity"]
+        assert fid["images"] == 4 and {"tflite_vs_float", "tflite_vs_target", "float_vs_target", "input_vs_target"} <= set(fid)
+        out = run_tflite(str(result.path), source.validation()[0][0][None])
+        assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
+        sizes[mode] = sidecar["file"]["bytes"]
+        if mode in ("int8", "qat_int8"):
+            assert sidecar["input"]["dtype"] == "uint8" and sidecar["input"]["quantization"]["scale"] > 0
+        if mode == "float32":
+            assert fid["tflite_vs_float"]["psnr"] > 60
+    assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
+
+
+def test_guard_refuses_a_bad_calibration_and_writes_nothing(tmp_path):
+    root = make_dped_tree(tmp_path, train=6, test=4, size=64)
+    for p in (root / "iphone" / "training_data" / "iphone").glob("*.jpg"):
+        from PIL import Image
+
+        Image.new("RGB", (64, 64)).save(p)  # calibration sees only black images
+    bad = make_source(f"dped:{root}", 32, augment=False)
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    # a model with a real response to its input, so a collapsed range shows
+    model.get_layer("conv3").set_weights([w * 50 for w in model.get_layer("conv3").get_weights()])
+    out = tmp_path / "srcnn_int8.tflite"
+    with pytest.raises(FidelityError, match=r"srcnn_int8.tflite: not written: int8 output is .* below the floor"):
+        export_model(model, out, "int8", [(32, 32)], bad, model_name="srcnn", min_psnr=30)
+    assert not out.exists() and not out.with_suffix(".json").exists() and not list(tmp_path.glob(".*tmp*"))
+    (forced,) = export_model(model, out, "int8", [(32, 32)], bad, model_name="srcnn", min_psnr=30, force=True)
+    assert forced.sidecar["forced"] and out.exists()
+
+
+def test_several_sizes_and_dynamic(source, tmp_path):
+    model = build_model("fast_dped")
+    results = export_model(model, tmp_path / "fd.tflite", "float32", [(32, 32), (64, 96), None], source, model_name="fast_dped")
+    assert [r.path.name for r in results] == ["fd_32x32.tflite", "fd_64x96.tflite", "fd_dynamic.tflite"]
+    assert results[1].sidecar["input"]["shape"] == [1, 64, 96, 3]
+    assert results[2].sidecar["dynamic_size"] and results[2].sidecar["input"]["shape"] == [1, None, None, 3]
+    x = np.random.default_rng(0).random((1, 48, 40, 3), dtype=np.float32)
+    np.testing.assert_allclose(run_tflite(str(results[2].path), x), model(x).numpy(), atol=1e-4)
+
+
+def test_fixed_size_graph_is_reported_as_not_dynamic():
+    # A file converted at a fixed size has RSGUNet's global-feature BROADCAST_TO folded to
+    # that size; the check runs the file at two other sizes and names the culprit.
+    blob = convert(build_model("rsgunet"), "float32", input_size=(32, 32))
+    with pytest.raises(ExportError, match="cannot be exported with a dynamic size.*BROADCAST_TO.*--size=HxW"):
+        _check_dynamic(blob, 32, "rsgunet")
+
+
+def test_sidecar_mismatch_is_found(source, tmp_path):
+    (r,) = export_model(build_model("srcnn"), tmp_path / "s.tflite", "float16", [(32, 32)], source, model_name="srcnn")
+    data = json.loads(r.path.with_suffix(".json").read_text())
+    data["file"]["bytes"] += 1
+    data["input"]["dtype"] = "int8"
+    r.path.with_suffix(".json").write_text(json.dumps(data))
+    problems = verify_sidecar(r.path)
+    assert any("size" in p for p in problems) and any("input tensor" in p for p in problems)
+
+
+def test_saved_model(tmp_path):
+    from mobile_enhance.compat import tf
+
+    model = build_model("srcnn")
+    path = export_saved_model(model, tmp_path / "sm")
+    loaded = tf.saved_model.load(str(path))
+    x = np.random.default_rng(1).random((1, 20, 24, 3), dtype=np.float32)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](phone=x)["enhanced"].numpy(), model(x).numpy(), atol=1e-6)
+
+
+def test_cli_export_from_a_run_and_from_weights(dped_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(["mobile-enhance", "train", "--model=fast_dped", f"--data=dped:{dped_root}", f"--run_dir={run}",
+                "--steps=2", "--batch_size=2", "--patch_size=32", "--losses=pixel", "--quiet"]) == 0
+    out = tmp_path / "fd_int8.tflite"
+    assert cli(["mobile-enhance", "export", f"--run_dir={run}", "--quant=int8", "--size=32x32", f"--output={out}", "--min_psnr=0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "vs targets" in printed
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["model"] == "fast_dped" and sidecar["source"]["sha256"]
+    weights = tmp_path / "w.weights.h5"
+    build_model("srcnn").save_weights(str(weights))
+    assert cli(["mobile-enhance", "export", f"--weights={weights}", "--model=srcnn", "--size=24x24", f"--output={tmp_path / 's.tflite'}"]) == 0
+    # mistakes: one line, exit 2
+    assert cli(["mobile-enhance", "export", f"--weights={weights}", f"--output={tmp_path / 'x.tflite'}"]) == 2
+    assert cli(["mobile-enhance", "export", f"--run_dir={tmp_path / 'nope'}", f"--output={tmp_path / 'x.tflite'}"]) == 2
+    assert cli(["mobile-enhance", "export", f"--weights={weights}", "--model=srcnn", "--quant=int8", f"--output={tmp_path / 'x.tflite'}"]) == 2
+    assert cli(["mobile-enhance", "export", f"--weights={weights}", "--model=rsgunet", f"--output={tmp_path / 'x.tflite'}"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --model" in err and "not a run folder" in err and "needs a representative set" in err
+    assert "not weights of a rsgunet model" in err or "multiples of 32" in err
+    assert "Traceback" not in err and not (tmp_path / "x.tflite").exists()
