@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_enhance.benchmark.stats import summarize
+from mobile_enhance.runtime import make_interpreter
 
 
 class BackendUnavailable(Exception):
@@ -93,7 +94,7 @@ def resolve_size(info: dict, size: tuple[int, int] | None) -> tuple[int, int]:
 
 def random_input(detail: dict, shape, seed: int = 0) -> np.ndarray:
     """Uniform [0, 1] image of ``shape``, quantized with the tensor's scale/zero point if integer."""
-    from mobile_enhance.export.tflite import _to_input
+    from mobile_enhance.runtime import quantize_input as _to_input
 
     x = np.random.default_rng(seed).random(shape, dtype=np.float32)
     return _to_input(x, detail)
@@ -176,18 +177,15 @@ def measure_interpreter(
     """LiteRT ``Interpreter``: XNNPACK on ``threads`` threads, or the delegate at ``delegate_path``."""
     t0 = time.perf_counter()
     if delegate_path:
-        from ai_edge_litert.interpreter import Interpreter, load_delegate
+        from ai_edge_litert.interpreter import load_delegate
 
         check_delegate_library(delegate_path)
         try:
             delegate = load_delegate(delegate_path)
         except (ValueError, OSError, RuntimeError) as error:
             raise BackendUnavailable(f"could not load delegate {delegate_path!r}: {str(error).splitlines()[0][:200]}") from None
-        # make_interpreter takes no delegates, so the delegate path builds the interpreter itself.
-        interpreter = Interpreter(model_path=model_path, num_threads=threads, experimental_delegates=[delegate])
+        interpreter = make_interpreter(model_path=model_path, num_threads=threads, delegates=[delegate])
     else:
-        from mobile_enhance.export.tflite import make_interpreter
-
         interpreter = make_interpreter(model_path=model_path, num_threads=threads)
     inp = interpreter.get_input_details()[0]
     if size is not None and list(inp["shape"][1:3]) != list(size):
@@ -347,7 +345,7 @@ def measure_end_to_end(
     """
     from PIL import Image, ImageOps
 
-    from mobile_enhance.export.tflite import _from_output, _to_input, make_interpreter
+    from mobile_enhance.runtime import dequantize_output as _from_output, quantize_input as _to_input
 
     data = Path(photo).read_bytes()
     interpreter = make_interpreter(model_path=model_path, num_threads=threads)

@@ -1,4 +1,4 @@
-"""Keras -> TFLite conversion and running a converted model in the LiteRT interpreter."""
+"""Keras -> TFLite conversion. Running a converted file: :mod:`mobile_enhance.runtime`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from mobile_enhance.compat import tf
 from mobile_enhance.errors import UnknownNameError, UserError
+from mobile_enhance.runtime import make_interpreter, run_tflite  # noqa: F401 - re-exported
 
 #: Conversion modes. ``int8`` is full integer (activations and weights) and needs a
 #: representative dataset; ``dynamic`` quantizes weights only; ``float16`` stores
@@ -61,57 +62,3 @@ def convert(
         converter.inference_input_type = io_types[io_dtype]
         converter.inference_output_type = io_types[io_dtype]
     return converter.convert()
-
-
-def make_interpreter(model_content: bytes | None = None, model_path: str | None = None, num_threads: int | None = None):
-    """A LiteRT interpreter (``ai_edge_litert``; ``tf.lite.Interpreter`` is deprecated)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter(model_content=model_content, model_path=model_path, num_threads=num_threads)
-
-
-def _to_input(x: np.ndarray, detail) -> np.ndarray:
-    dtype = detail["dtype"]
-    if dtype == np.float32:
-        return x.astype(np.float32)
-    scale, zero = detail["quantization"]
-    if scale == 0:
-        raise ValueError("quantized input tensor without a scale")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-
-
-def _from_output(y: np.ndarray, detail) -> np.ndarray:
-    if detail["dtype"] == np.float32:
-        return y
-    scale, zero = detail["quantization"]
-    return (y.astype(np.float32) - zero) * scale
-
-
-def run_tflite(model: bytes | str, images: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-    """Run a converted model on ``(N, H, W, 3)`` float32 images in [0, 1], one at a time.
-
-    Quantized inputs and outputs are mapped through the tensors' scale and zero point,
-    so the result is always float32 in the model's output range. A file whose input
-    size is dynamic is resized to each image.
-    """
-    interpreter = (
-        make_interpreter(model_content=model, num_threads=num_threads)
-        if isinstance(model, (bytes, bytearray))
-        else make_interpreter(model_path=str(model), num_threads=num_threads)
-    )
-    inp = interpreter.get_input_details()[0]
-    outputs = []
-    for image in np.asarray(images, np.float32):
-        wanted = [1, *image.shape]
-        if list(inp["shape"]) != wanted:
-            interpreter.resize_tensor_input(inp["index"], wanted, strict=True)
-            interpreter.allocate_tensors()
-            inp = interpreter.get_input_details()[0]
-        elif not outputs:
-            interpreter.allocate_tensors()
-        interpreter.set_tensor(inp["index"], _to_input(image[None], inp))
-        interpreter.invoke()
-        out = interpreter.get_output_details()[0]
-        outputs.append(_from_output(interpreter.get_tensor(out["index"]), out)[0])
-    return np.stack(outputs)

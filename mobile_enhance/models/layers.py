@@ -119,8 +119,13 @@ class InstanceNormalization(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
-        outputs = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        # Written as SUB and MUL rather than tf.nn.moments' SQUARED_DIFFERENCE: XNNPACK
+        # takes int8 SUB/MUL/MEAN but not int8 SQUARED_DIFFERENCE, which left every norm
+        # layer's full-size work to the slow reference kernels in int8 TFLite files.
+        mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+        centered = inputs - mean
+        variance = tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True)
+        outputs = centered * tf.math.rsqrt(variance + self.epsilon)
         if self.gamma is not None:
             outputs = outputs * self.gamma
         if self.beta is not None:

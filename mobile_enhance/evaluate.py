@@ -1,0 +1,334 @@
+"""Fidelity of exported and trained models on held-out pairs: the API behind
+``mobile-enhance evaluate``.
+
+For every pair ``(phone photo, target)`` each system's output is compared with the
+target by PSNR (dB, peak 1.0), SSIM (``tf.image.ssim``) and MS-SSIM
+(:func:`mobile_enhance.losses.functions.ms_ssim_value`), through
+:func:`mobile_enhance.metrics.image_metrics`; the unprocessed input is scored the same
+way, as the row to beat. Figures are means over the pairs.
+
+Systems:
+  * a ``.tflite`` file (:class:`mobile_enhance.enhance.pipeline.TFLiteModel`): a
+    dynamic-size file runs on the whole image, reflect-padded up to its size multiple and
+    cropped back (DPED's 100x100 patches become 128x128 for a model needing multiples of
+    32); a fixed-size file is tiled at its size (a smaller image is reflect-padded up to
+    it). Float and quantized files are listed side by side.
+  * a training run folder (:func:`mobile_enhance.training.load_generator`): the Keras
+    generator, padded and cropped the same way.
+  With ``tile`` both are tiled instead of run whole (for large pairs).
+
+Data: ``dped:ROOT`` with a phone uses ``ROOT/<phone>/test_data/patches/{<phone>,canon}/``
+(DPED's test patches; the training data need not be there); ``pairs:IN,TARGET`` any two
+folders of aligned images paired by file name. Pairs are taken in natural name order,
+the first ``limit`` of them. Unreadable or misaligned pairs are skipped, each with one
+line naming the files, and counted in the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mobile_enhance.data.images import BadImageError, list_images, read_image
+from mobile_enhance.data.sources import PHONES, DataError, _match_pairs
+from mobile_enhance.enhance.tiling import enhance_tiled
+from mobile_enhance.errors import UserError
+
+METRICS = ("psnr", "ssim", "ms_ssim")
+#: Smallest side the metrics accept (``tf.image.ssim``'s 11x11 window).
+MIN_SIDE = 11
+METRICS_NOTE = (
+    "PSNR in dB (peak 1.0), SSIM (tf.image.ssim), MS-SSIM (mobile_enhance.losses.functions.ms_ssim_value); "
+    "means over pairs; outputs clipped to [0, 1]"
+)
+
+
+@dataclasses.dataclass
+class System:
+    """One thing scored: the unprocessed input, a ``.tflite`` file or a Keras generator.
+
+    Attributes:
+      name: row label (file or folder name).
+      kind: ``input``, ``tflite`` or ``keras``.
+      info: what to report about it (path, quantization, size, size multiple, ...).
+      run: ``(H, W, 3)`` float32 in [0, 1] -> the same shape; ``None`` for the input row.
+      padding: ``"HxW -> H'xW'"`` -> number of images padded so (or tiled, for fixed sizes).
+    """
+
+    name: str
+    kind: str
+    info: dict
+    run: Callable[[np.ndarray], np.ndarray] | None = None
+    padding: Counter = dataclasses.field(default_factory=Counter)
+
+
+def load_pairs(spec: str, phone: str = "iphone", limit: int | None = None) -> tuple[list[tuple[Path, Path]], str]:
+    """``(pairs, description)`` for ``dped:ROOT`` or ``pairs:IN,TARGET``.
+
+    Raises:
+      DataError: a missing folder or layout, naming the path expected.
+    """
+    kind, sep, rest = str(spec).partition(":")
+    if not sep or not rest:
+        raise DataError(f"--data must be dped:ROOT or pairs:IN_DIR,TARGET_DIR, got {spec!r}")
+    if kind == "dped":
+        if phone not in PHONES:
+            raise DataError(f"unknown DPED phone {phone!r}; DPED phones: {', '.join(PHONES)}")
+        root = Path(rest)
+        patches = root / phone / "test_data" / "patches"
+        if not root.is_dir():
+            raise DataError(f"{root}: no such folder (expected a DPED tree: {patches}/{{{phone},canon}}/)")
+        for sub in (phone, "canon"):
+            if not (patches / sub).is_dir():
+                raise DataError(f"{patches / sub}: missing (DPED test patches live in {patches}/{{{phone},canon}}/)")
+        pairs = _match_pairs(list_images(patches / phone), list_images(patches / "canon"), str(patches))
+        where = f"dped:{root} ({phone} test patches)"
+    elif kind == "pairs":
+        parts = rest.split(",")
+        if len(parts) != 2 or not all(parts):
+            raise DataError(f"pairs data is pairs:IN_DIR,TARGET_DIR, got {spec!r}")
+        for folder in parts:
+            if not Path(folder).is_dir():
+                raise DataError(f"{folder}: no such folder")
+        pairs = _match_pairs(list_images(parts[0]), list_images(parts[1]), f"{parts[0]} , {parts[1]}")
+        where = f"pairs:{parts[0]},{parts[1]}"
+    else:
+        raise DataError(f"unknown evaluation data kind {kind!r}; known: dped, pairs")
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"--limit must be >= 1, got {limit}")
+        pairs = pairs[:limit]
+    return pairs, where
+
+
+def _size(h: int, w: int) -> str:
+    return f"{h}x{w}"
+
+
+def tflite_system(path, num_threads: int | None = None, tile: int | None = None) -> System:
+    """A ``.tflite`` file as a :class:`System` (whole image unless ``tile``)."""
+    from mobile_enhance.enhance.pipeline import TFLiteModel
+
+    model = TFLiteModel(path, num_threads=num_threads)
+    tile = tile if tile and model.dynamic else None  # a fixed-size file is always tiled at its size
+    if tile:
+        if tile % model.multiple[0]:
+            raise UserError(f"--tile {tile} is not a multiple of {model.path.name}'s size multiple {model.multiple[0]}")
+        model.tile, model.overlap = (tile, tile), min(model.overlap, tile // 4)
+    info = {
+        "path": str(model.path),
+        "quant": model.quant,
+        "size": "dynamic" if model.dynamic else _size(*model.tile),
+        "size_multiple": model.multiple[0] if model.multiple[0] == model.multiple[1] else list(model.multiple),
+        "size_multiple_from": model.multiple_from,
+        "run_as": (f"tiles of {_size(*model.tile)}, overlap {model.overlap}" if (tile or not model.dynamic) else "whole image"),
+    }
+    system = System(Path(path).name, "tflite", info)
+
+    def run(image):
+        h, w = image.shape[:2]
+        if model.dynamic and not tile:
+            window = model.whole_image_tile(h, w)
+            if window != (h, w):
+                system.padding[f"{_size(h, w)} -> {_size(*window)}"] += 1
+            return model.enhance(image, tile=window, overlap=0)
+        if (h, w) != tuple(model.tile):
+            system.padding[f"{_size(h, w)} -> tiles of {_size(*model.tile)}"] += 1
+        return model.enhance(image)
+
+    system.run = run
+    return system
+
+
+def keras_system(run_dir, tile: int | None = None, overlap: int = 32) -> System:
+    """The generator of a training run folder as a :class:`System`."""
+    from mobile_enhance.models import get_model_info
+    from mobile_enhance.training import load_generator
+
+    model, config = load_generator(run_dir)
+    multiple = get_model_info(config.model).size_multiple
+    if tile and tile % multiple:
+        raise UserError(f"--tile {tile} is not a multiple of {config.model}'s size multiple {multiple}")
+    info = {
+        "path": str(run_dir),
+        "quant": "float32 (Keras)",
+        "model": config.model,
+        "size": "dynamic",
+        "size_multiple": multiple,
+        "size_multiple_from": "model registry",
+        "run_as": f"tiles of {tile}x{tile}, overlap {min(overlap, tile // 4)}" if tile else "whole image",
+    }
+    system = System(Path(run_dir).name or str(run_dir), "keras", info)
+
+    def forward(batch):
+        return model(batch, training=False).numpy()
+
+    def run(image):
+        h, w = image.shape[:2]
+        if tile:
+            return enhance_tiled(forward, image, tile=tile, overlap=min(overlap, tile // 4), multiple=multiple)
+        window = (-(-h // multiple) * multiple, -(-w // multiple) * multiple)
+        if window != (h, w):
+            system.padding[f"{_size(h, w)} -> {_size(*window)}"] += 1
+        return enhance_tiled(forward, image, tile=window, overlap=0, multiple=multiple)
+
+    system.run = run
+    return system
+
+
+def _unique_names(systems: list[System]) -> None:
+    counts = Counter(s.name for s in systems)
+    for s in systems:
+        if counts[s.name] > 1:
+            s.name = s.info.get("path", s.name)
+
+
+class _Totals:
+    """Running sums of per-image metrics, fed a chunk of same-size images at a time."""
+
+    def __init__(self, names):
+        self.sums = {n: dict.fromkeys(METRICS, 0.0) for n in names}
+        self.count = 0
+
+    def add(self, outputs: dict, targets: list):
+        from mobile_enhance.metrics import image_metrics
+
+        n = len(targets)
+        target = np.stack(targets)
+        for name, images in outputs.items():
+            means = image_metrics(np.stack(images), target)
+            for k in METRICS:
+                self.sums[name][k] += means[k] * n
+        self.count += n
+
+    def means(self, name):
+        return {k: (self.sums[name][k] / self.count if self.count else None) for k in METRICS}
+
+
+def evaluate(
+    systems: list[System],
+    pairs: list[tuple[Path, Path]],
+    chunk: int = 32,
+    on_pair: Callable[[int, int, str | None], None] | None = None,
+) -> dict:
+    """Score ``systems`` (plus the unprocessed input) on ``pairs``; returns the report dict.
+
+    ``on_pair(done, total, error)`` is called after each pair (``error``: one line naming
+    the files of a skipped pair, else ``None``).
+    """
+    systems = [System("input", "input", {"what": "the unprocessed phone photo"}), *systems]
+    _unique_names(systems)
+    totals = _Totals([s.name for s in systems])
+    buffers: dict = {}  # (h, w) -> {"target": [...], name: [...]}
+    skipped, sizes = [], Counter()
+
+    def flush(key):
+        buf = buffers.pop(key)
+        targets = buf.pop("target")
+        totals.add(buf, targets)
+
+    for i, (a_path, b_path) in enumerate(pairs):
+        error = None
+        try:
+            x, y = read_image(a_path), read_image(b_path)
+            if x.shape != y.shape:
+                raise BadImageError(f"{a_path} / {b_path}: input is {x.shape[1]}x{x.shape[0]} but target is {y.shape[1]}x{y.shape[0]}")
+            if min(x.shape[:2]) < MIN_SIDE:
+                raise BadImageError(f"{a_path}: {x.shape[1]}x{x.shape[0]} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
+        except BadImageError as failure:
+            error = str(failure)
+            skipped.append(error)
+        else:
+            key = x.shape[:2]
+            sizes[_size(*key)] += 1
+            buf = buffers.setdefault(key, {"target": []})
+            buf["target"].append(y)
+            for s in systems:
+                buf.setdefault(s.name, []).append(x if s.run is None else np.asarray(s.run(x), np.float32))
+            if len(buf["target"]) >= chunk:
+                flush(key)
+        if on_pair:
+            on_pair(i + 1, len(pairs), error)
+    for key in list(buffers):
+        flush(key)
+    results = []
+    for s in systems:
+        row = {"name": s.name, "kind": s.kind, **s.info, **totals.means(s.name)}
+        if s.padding:
+            row["padding"] = dict(s.padding)
+        results.append(row)
+    return {
+        "pairs_evaluated": totals.count,
+        "pairs_skipped": len(skipped),
+        "skipped": skipped,
+        "image_sizes": dict(sizes),
+        "metrics": METRICS_NOTE,
+        "results": results,
+    }
+
+
+def padding_notes(report: dict) -> list[str]:
+    """One line per system whose inputs were padded or tiled, saying how."""
+    notes = []
+    for row in report["results"]:
+        for change, n in row.get("padding", {}).items():
+            how = "tiled" if "tiles" in change else "reflect-padded and cropped back"
+            why = f"size multiple {row['size_multiple']}" if "tiles" not in change else f"fixed {row['size']} input"
+            notes.append(f"{row['name']}: {n} image{'s' if n != 1 else ''} {change} ({how}; {why})")
+    return notes
+
+
+def format_table(report: dict) -> str:
+    """The report as a fixed-width text table, best to worst in input order, with notes."""
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    base = report["results"][0]["psnr"]
+    header = ["system", "kind", "quant", "PSNR dB", "vs input", "SSIM", "MS-SSIM"]
+    rows = []
+    for r in report["results"]:
+        gain = None if r["psnr"] is None or base is None or r["kind"] == "input" else r["psnr"] - base
+        rows.append([
+            r["name"],
+            r["kind"],
+            r.get("quant", "-"),
+            num(r["psnr"], ".2f"),
+            "-" if gain is None else f"{gain:+.2f}",
+            num(r["ssim"], ".4f"),
+            num(r["ms_ssim"], ".4f"),
+        ])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    lines += ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.append(f"{report['pairs_evaluated']} pairs from {report.get('data', '?')}"
+                 + (f"; {report['pairs_skipped']} skipped" if report["pairs_skipped"] else ""))
+    lines += padding_notes(report)
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path) -> None:
+    """Write ``report`` to ``path`` atomically (temporary file beside it, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(json.dumps(report, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write the report ({error.strerror or error})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["System", "evaluate", "format_table", "keras_system", "load_pairs", "padding_notes", "tflite_system", "write_json"]
