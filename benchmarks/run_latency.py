@@ -93,6 +93,30 @@ def calibration_images(photos: list[Path], n: int, h: int, w: int):
     return [rng.random((1, h, w, 3), dtype=np.float32) for _ in range(n)], f"{n} uniform-noise images (no photos found)"
 
 
+def issue_targets(rows: list[dict], names) -> list[dict]:
+    """Per model, size and thread count, the ratios the project's targets are stated in:
+    LiteRT float32 vs Keras (TensorFlow) float32, int8 vs float32, and the float32
+    fraction of the matmul ceiling; all from this one run."""
+    out = []
+    keys = sorted({(r["requested_size"], r["threads"]) for r in rows})
+    for name in names:
+        for size, threads in keys:
+            def pick(model, quant, tf_runtime):
+                return next((r for r in rows if r["model"] == model and r["quant"] == quant and r["requested_size"] == size
+                             and r["threads"] == threads and r["backend"] == "cpu"
+                             and ("TensorFlow" in r.get("runtime", "")) == tf_runtime), None)
+            f32, i8, k = pick(name, "float32", False), pick(name, "int8", False), pick(f"keras:{name}", "float32", True)
+            if not (f32 and i8 and k):
+                continue
+            out.append({
+                "model": name, "size": size, "threads": threads,
+                "litert_vs_keras": k["median_ms"] / f32["median_ms"],
+                "int8_vs_float32": f32["median_ms"] / i8["median_ms"],
+                "float32_fraction_of_ceiling": f32.get("fraction_of_ceiling") or 0.0,
+            })
+    return out
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mobile_enhance.api import parse_size
@@ -165,6 +189,7 @@ def main(argv=None) -> int:
                     report = run_benchmark(
                         file, threads=threads, runs=runs, warmup=warmup, photo=photo, e2e_runs=e2e_runs,
                         gmacs=gmacs, model_name=name, label=name, measure_ceiling=False, isolate=not args.in_process, log=_log,
+                        keras=name if quant == "float32" else None,  # the same graph in TensorFlow, beside LiteRT
                     )
                     for r in report["rows"]:
                         r["size_label"] = f"{rh}x{rw}"
@@ -180,6 +205,12 @@ def main(argv=None) -> int:
                      and b["threads"] == r["threads"]), None)
         if base is not None:
             r["speedup_vs_srcnn"] = base["median_ms"] / r["median_ms"]
+    targets = issue_targets(rows, names)
+    for t in targets:
+        notes.append(
+            f"{t['model']} {t['size']} x{t['threads']}: LiteRT float32 {t['litert_vs_keras']:.2f}x Keras; "
+            f"int8 {t['int8_vs_float32']:.2f}x float32; float32 at {t['float32_fraction_of_ceiling']:.0%} of the matmul ceiling"
+        )
     for r in e2e:
         r["model"] = f"{r['model']} {r['quant']}"
     machine["load_after"] = round(os.getloadavg()[0], 2)
@@ -193,6 +224,7 @@ def main(argv=None) -> int:
         "machine": machine,
         "settings": {k: v for k, v in vars(args).items()},
         "rows": rows,
+        "targets": targets,
         "end_to_end": e2e,
         "ceiling": ceiling,
         "pirm": None,

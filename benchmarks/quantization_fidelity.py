@@ -1,0 +1,83 @@
+"""Does quantization keep the enhancement? float32 vs int8 vs qat_int8 on held-out data.
+
+For each trained run folder: export float32, int8 and qat_int8 at the run's patch size,
+with calibration and QAT on the run's own training data and fidelity on its held-out
+pairs (``mobile_enhance.export.export_model``), then tabulate PSNR/SSIM against the targets,
+the loss against float32, and file sizes. Writes ``benchmarks/results/quantization.{json,md}``.
+
+Targets (issue 4): int8 and qat_int8 lose at most 0.3 dB PSNR against the targets compared
+with float32; int8 files at most 0.3x the float32 size.
+
+usage: python benchmarks/quantization_fidelity.py RUN_DIR [RUN_DIR ...] [--qat_steps=200] [--out=DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = ("float32", "int8", "qat_int8")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--qat_steps", type=int, default=200)
+    parser.add_argument("--fidelity_count", type=int, default=64)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+
+    from mobile_enhance.export import export_model, load_trained
+
+    rows = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in args.runs:
+            model, source, files, name, kwargs = load_trained(run_dir=run)
+            size = (source.patch_size, source.patch_size)
+            for mode in MODES:
+                (result,) = export_model(
+                    model, Path(tmp) / f"{name}_{mode}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
+                    checkpoint_files=files, fidelity_count=args.fidelity_count, qat_steps=args.qat_steps, min_psnr=0,
+                )
+                f = result.sidecar["fidelity"]
+                rows.append({
+                    "run": str(run), "model": name, "mode": mode, "size": list(size), "images": f["images"],
+                    "psnr_vs_target": f["tflite_vs_target"]["psnr"], "ssim_vs_target": f["tflite_vs_target"]["ssim"],
+                    "float_psnr_vs_target": f["float_vs_target"]["psnr"], "input_psnr_vs_target": f["input_vs_target"]["psnr"],
+                    "psnr_vs_float": f["tflite_vs_float"]["psnr"], "bytes": result.sidecar["file"]["bytes"],
+                })
+                print(f"{name} {mode}: {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes", file=sys.stderr)
+    by = {(r["run"], r["mode"]): r for r in rows}
+    for r in rows:
+        base = by[(r["run"], "float32")]
+        r["psnr_loss_vs_float32"] = round(base["psnr_vs_target"] - r["psnr_vs_target"], 3)
+        r["size_ratio_vs_float32"] = round(r["bytes"] / base["bytes"], 3)
+        r["meets_targets"] = r["mode"] == "float32" or (
+            r["psnr_loss_vs_float32"] <= 0.3 and (r["mode"] != "int8" or r["size_ratio_vs_float32"] <= 0.3)
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"seconds": round(time.time() - t0, 1), "qat_steps": args.qat_steps, "rows": rows}
+    (out / "quantization.json").write_text(json.dumps(meta, indent=2) + "\n")
+    lines = [
+        "| model | mode | PSNR vs target (dB) | loss vs float32 (dB) | SSIM | PSNR vs float (dB) | input PSNR | size (KB) | size / float32 | meets targets |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | {r['ssim_vs_target']:.4f} | "
+            f"{r['psnr_vs_float']:.2f} | {r['input_psnr_vs_target']:.2f} | {r['bytes'] / 1024:.0f} | {r['size_ratio_vs_float32']:.2f} | "
+            f"{'yes' if r['meets_targets'] else 'NO'} |"
+        )
+    (out / "quantization.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
