@@ -343,11 +343,13 @@ class Trainer:
         progress = Progress(c.steps, start, self.progress_enabled and self.chief)
         metrics, last_losses = {}, {}
         t0 = time.monotonic()
+        step_times = []
         step = start
         try:
             while step < c.steps:
                 losses = {k: float(v) for k, v in step_fn(iterator).items()}
                 step = int(self.step.numpy())
+                step_times.append(time.monotonic())
                 if not all(math.isfinite(v) for v in losses.values()):
                     last = self.latest_checkpoint()
                     raise DivergedError(
@@ -377,7 +379,17 @@ class Trainer:
                     atomic_save_weights(self.generator, self.run_dir / "generator.weights.h5")
             writer.flush()
         seconds = time.monotonic() - t0
-        return {"step": step, "seconds": seconds, "patches_per_s": (step - start) * self.global_batch / max(seconds, 1e-9), "losses": last_losses, "metrics": metrics}
+        # steady rate: from the end of the first step (graph tracing) to the last
+        steady = (len(step_times) - 1) * self.global_batch / (step_times[-1] - step_times[0]) if len(step_times) > 1 else None
+        return {
+            "step": step,
+            "seconds": seconds,
+            "patches_per_s": (step - start) * self.global_batch / max(seconds, 1e-9),
+            "steady_patches_per_s": steady,
+            "step_times": step_times,
+            "losses": last_losses,
+            "metrics": metrics,
+        }
 
     def _log_eval(self, step, writer) -> dict:
         metrics = self.evaluate()
