@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -39,6 +38,7 @@ from mobile_enhance.data.images import BadImageError, list_images, read_image
 from mobile_enhance.data.sources import PHONES, DataError, _match_pairs
 from mobile_enhance.enhance.tiling import enhance_tiled
 from mobile_enhance.errors import UserError
+from mobile_enhance.fileio import atomic_write_text
 
 METRICS = ("psnr", "ssim", "ms_ssim")
 #: Smallest side the metrics accept (``tf.image.ssim``'s 11x11 window).
@@ -316,19 +316,10 @@ def format_table(report: dict) -> str:
 def write_json(report: dict, path) -> None:
     """Write ``report`` to ``path`` atomically (temporary file beside it, then rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "x") as f:
-            f.write(json.dumps(report, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise UserError(f"{path}: cannot write the report ({error.strerror or error})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["System", "evaluate", "format_table", "keras_system", "load_pairs", "padding_notes", "tflite_system", "write_json"]

@@ -29,6 +29,7 @@ from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
 from mobile_enhance.export.analysis import operator_names, tensor_contract, xnnpack_leftovers
 from mobile_enhance.export.tflite import convert, make_interpreter, run_tflite
+from mobile_enhance.fileio import atomic_path, atomic_write_bytes
 
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "qat_int8")
 SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
@@ -176,19 +177,6 @@ def _sha256(paths) -> str:
     return digest.hexdigest()
 
 
-def _atomic_bytes(path: Path, data: bytes):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def sized_output(output: Path, size, several: bool) -> Path:
     if not several:
         return output
@@ -304,8 +292,8 @@ def export_model(
             "fidelity": fidelity,
             "forced": bool(force and fidelity["tflite_vs_float"]["psnr"] < floor),
         }
-        _atomic_bytes(path, blob)
-        _atomic_bytes(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+        atomic_write_bytes(path, blob)
+        atomic_write_bytes(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
         results.append(ExportResult(path, sidecar))
         del converted_from
     return results
@@ -314,15 +302,10 @@ def export_model(
 def export_saved_model(model, directory) -> Path:
     """Write a TensorFlow SavedModel (serving signature ``phone -> enhanced``) atomically."""
     directory = Path(directory)
-    tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
     spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="phone")
     fn = tf.function(lambda x: {"enhanced": model(x, training=False)}, input_signature=[spec])
-    tf.saved_model.save(model, str(tmp), signatures={"serving_default": fn})
-    if directory.exists():
-        import shutil
-
-        shutil.rmtree(directory)
-    os.replace(tmp, directory)
+    with atomic_path(directory, is_dir=True) as tmp:
+        tf.saved_model.save(model, str(tmp), signatures={"serving_default": fn})
     return directory
 
 

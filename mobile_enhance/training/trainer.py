@@ -31,6 +31,7 @@ import numpy as np
 
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
+from mobile_enhance.fileio import atomic_path, atomic_write_text
 from mobile_enhance.losses import LOSS_TYPES, recipe_from_json
 from mobile_enhance.losses import functions as F
 from mobile_enhance.metrics import image_metrics  # noqa: F401 - also the name evaluate code imports
@@ -47,22 +48,10 @@ class DivergedError(UserError):
     pass
 
 
-# -- atomic files ----------------------------------------------------------------------
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def atomic_save_weights(model, path: Path) -> None:
-    tmp = path.with_name(f".tmp{os.getpid()}.{path.name}")
-    model.save_weights(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save_weights(str(tmp.with_suffix(".weights.h5")))
+        os.replace(tmp.with_suffix(".weights.h5"), tmp)
 
 
 # -- distribution ----------------------------------------------------------------------
@@ -239,14 +228,10 @@ class Trainer:
             self.checkpoint.write(str(tmp / "ckpt"))
             shutil.rmtree(tmp, ignore_errors=True)
             return self.ckpt_dir / name
-        tmp = self.ckpt_dir / f".{name}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.checkpoint.write(str(tmp / "ckpt"))
-        final = self.ckpt_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        with atomic_path(self.ckpt_dir / name, is_dir=True) as tmp:
+            self.checkpoint.write(str(tmp / "ckpt"))
         atomic_write_text(self.ckpt_dir / "latest", name + "\n")
+        final = self.ckpt_dir / name
         kept = sorted(p for p in self.ckpt_dir.glob("ckpt-*") if p.is_dir())
         for old in kept[: -self.config.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
