@@ -112,7 +112,7 @@ def test_fixed_size_model_is_tiled_at_its_size(models, tmp_path, capsys):
     src = save(tmp_path / "b.png", (rng.random((50, 75, 3)) * 255).astype(np.uint8))
     rc, _, err = enhance(capsys, src, "--output", tmp_path / "out", "--model", models["id4_fixed"], "--format=png")
     assert rc == 0, err
-    assert "fixed 32x32; tiles 32x32, overlap 8" in err
+    assert "fixed 32x32; tiles 32x32, overlap 16" in err
     np.testing.assert_array_equal(load(tmp_path / "out" / "b.png"), load(src))
     rc, _, err = enhance(capsys, src, "--output", tmp_path / "out", "--model", models["id4_fixed"], "--tile=64")
     assert rc == 2 and "fixed 32x32 input" in err and "leave --tile out" in err
@@ -403,12 +403,12 @@ def test_default_model_lookup(models, tmp_path, capsys, monkeypatch):
     rc, _, err = enhance(capsys, src, "--output", tmp_path / "out")
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "default_int8.tflite" in err and "default.tflite" in err and "mobile-enhance export" in err
-    shutil.copy(models["id4"], shelf / "default.tflite")
-    rc, _, err = enhance(capsys, src, "--output", tmp_path / "out")
-    assert rc == 0 and f"model: {shelf / 'default.tflite'} (float32" in err
     shutil.copy(models["id4_int8"], shelf / "default_int8.tflite")
     rc, _, err = enhance(capsys, src, "--output", tmp_path / "out")
     assert rc == 0 and f"model: {shelf / 'default_int8.tflite'} (int8" in err
+    shutil.copy(models["id4"], shelf / "default.tflite")  # float32 is preferred when both ship
+    rc, _, err = enhance(capsys, src, "--output", tmp_path / "out")
+    assert rc == 0 and f"model: {shelf / 'default.tflite'} (float32" in err
 
 
 def test_sidecar_read_and_checked(models, tmp_path):

@@ -134,3 +134,16 @@ def test_cli_export_from_a_run_and_from_weights(dped_root, tmp_path, capsys):
     assert "needs --model" in err and "not a run folder" in err and "needs a representative set" in err
     assert "not weights of a rsgunet model" in err or "multiples of 32" in err
     assert "Traceback" not in err and not (tmp_path / "x.tflite").exists()
+
+
+def test_shipped_models_match_their_sidecars():
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "tflite_models").glob("*.tflite"))
+    assert shipped, "tflite_models/ ships no model"
+    for path in shipped:
+        assert verify_sidecar(path) == [], path
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        h, w = sidecar["input"]["shape"][1:3]
+        out = run_tflite(str(path), np.full((1, h, w, 3), 0.5, np.float32))
+        assert out.shape == (1, h, w, 3) and np.isfinite(out).all()

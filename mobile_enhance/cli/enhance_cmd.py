@@ -18,7 +18,7 @@ HELP = (
 def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string("output", None, "Output folder (created if missing); outputs keep the photos' names.", flag_values=fv)
     flags.DEFINE_string(
-        "model", None, "The .tflite model (default: tflite_models/default_int8.tflite, else tflite_models/default.tflite).", flag_values=fv
+        "model", None, "The .tflite model (default: tflite_models/default.tflite, else tflite_models/default_int8.tflite).", flag_values=fv
     )
     flags.DEFINE_integer("tile", None, "Window side for a dynamic-size model (default 256; memory grows with it); a fixed-size model uses its size.", flag_values=fv)
     flags.DEFINE_integer("overlap", None, "Pixels shared by neighbouring windows (default 32, at most a quarter of the window).", flag_values=fv)

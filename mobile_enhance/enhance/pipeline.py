@@ -57,8 +57,9 @@ from mobile_enhance.runtime import dequantize_output, make_interpreter, quantize
 
 #: The checkout's ``tflite_models/`` folder, where the shipped models live.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "tflite_models"
-#: Tried in order when no model is given.
-DEFAULT_MODELS = ("default_int8.tflite", "default.tflite")
+#: Tried in order when no model is given. float32 first: the shipped int8 model keeps
+#: only part of the float model's gain (benchmarks/results/default_model.md).
+DEFAULT_MODELS = ("default.tflite", "default_int8.tflite")
 #: Default window side of dynamic-size models. LiteRT's memory grows with the window:
 #: fast_dped int8 (XNNPACK) peaks at 177 MB RSS for 256x256 windows but 584 MB for 512x512
 #: (measured), so 256 keeps a 12 MP photo under 600 MB in all.
@@ -85,7 +86,7 @@ def default_model_path(models_dir: str | os.PathLike | None = None) -> Path:
     missing = " and ".join(str(folder / n) for n in DEFAULT_MODELS)
     raise ModelError(
         f"no model given and no default model: {missing} are missing; pass --model=FILE.tflite, or export one: "
-        f"mobile-enhance export --run_dir=RUN --quant=int8 --size=dynamic --output={folder / DEFAULT_MODELS[0]}"
+        f"mobile-enhance export --run_dir=RUN --quant=float32 --size=patch --output={folder / DEFAULT_MODELS[0]}"
     )
 
 
@@ -161,8 +162,8 @@ class TFLiteModel:
       num_threads: interpreter threads (``None``: LiteRT's default).
       tile: window side for a dynamic-size model (int or ``(h, w)``), a multiple of its
         size multiple; must be left out for a fixed-size model (it is tiled at its size).
-      overlap: pixels shared by neighbouring windows (default 32, at most a quarter of
-        the smaller window side).
+      overlap: pixels shared by neighbouring windows (default: dynamic-size models 32,
+        at most a quarter of the window; fixed-size models half their window side).
 
     Attributes:
       dynamic: whether the file takes any input size.
@@ -217,7 +218,15 @@ class TFLiteModel:
             self.multiple_from = "input shape"
             with _native_info_filtered():
                 self.interpreter.allocate_tensors()
-        self.overlap = min(DEFAULT_OVERLAP, min(self.tile) // 4) if overlap is None else overlap
+        if overlap is not None:
+            self.overlap = overlap
+        elif self.dynamic:
+            self.overlap = min(DEFAULT_OVERLAP, min(self.tile) // 4)
+        else:
+            # A fixed-size model's windows are small, and a model that normalises per
+            # window (instance norm) gives each its own colour balance: with a quarter
+            # overlap the shipped 100x100 fast_dped showed block edges, with half none.
+            self.overlap = min(self.tile) // 2
         plan_tiles(1, 1, self.tile, self.overlap, self.multiple)  # TilingError now, not at the first photo
         self._shape = None if self.dynamic else [1, *self.tile, 3]
 

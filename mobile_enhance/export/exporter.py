@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -84,15 +85,45 @@ def _fit(images, height: int, width: int, count: int) -> list[np.ndarray]:
     return [mosaic([images[(i * per + j) % n] for j in range(per)], height, width) for i in range(max(1, min(count, n // per)))]
 
 
+def _at_size(source, height: int, width: int):
+    """The source cutting crops big enough for ``height x width`` where it can (sources of
+    whole photos), else ``None`` (sources of fixed patches, such as DPED's 100x100)."""
+    side = max(height, width)
+    if source.patch_size >= side:
+        return source
+    if not hasattr(source, "val_files"):
+        return None
+    bigger = copy.copy(source)  # shares the decoded-photo cache
+    bigger.patch_size = side
+    return bigger
+
+
+def _center(image, height, width):
+    y, x = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return image[y : y + height, x : x + width]
+
+
 def representative_inputs(source, height: int, width: int, count: int = 32) -> list[np.ndarray]:
-    """``count`` inputs of ``height x width`` from the training stream (for int8 calibration)."""
+    """``count`` inputs of ``height x width`` from the training stream (for int8 calibration):
+    crops of that size where the source cuts its own, else mosaics of its patches."""
+    sized = _at_size(source, height, width)
+    if sized is not None:
+        return [_center(sized.example(i)[0], height, width) for i in range(count)]
     per = _per_image(source.patch_size, height, width)
     return _fit([source.example(i)[0] for i in range(count * per)], height, width, count)
 
 
 def heldout_pairs(source, height: int, width: int, count: int = 16):
-    """Held-out ``(inputs, targets)`` of ``height x width`` from the source's validation split."""
-    pairs = source.validation() if source is not None else []
+    """Held-out ``(inputs, targets)`` of ``height x width`` from the source's validation split:
+    crops of that size where the source cuts its own, else mosaics of its patches."""
+    if source is None:
+        return None, None
+    sized = _at_size(source, height, width)
+    if sized is not None:
+        pairs = sized.validation()[:count]
+        if pairs:
+            return np.stack([_center(a, height, width) for a, _ in pairs]), np.stack([_center(b, height, width) for _, b in pairs])
+    pairs = source.validation()
     if not pairs:
         return None, None
     xs = _fit([a for a, _ in pairs], height, width, count)
