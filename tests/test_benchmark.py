@@ -509,7 +509,13 @@ def test_run_latency_script_small_run(tmp_path, rng):
     assert script.main(args) == 0
     report = json.loads((out / "latency.json").read_text())
     got = {(r["model"], r["quant"]) for r in report["rows"]}
-    assert got == {("fast_dped", "float32"), ("fast_dped", "int8"), ("srcnn", "float32"), ("srcnn", "int8")}
+    assert got == {("fast_dped", "float32"), ("fast_dped", "int8"), ("srcnn", "float32"), ("srcnn", "int8"),
+                   ("keras:fast_dped", "float32"), ("keras:srcnn", "float32")}  # TensorFlow beside float32
+    targets = {t["model"]: t for t in report["targets"]}
+    assert set(targets) == {"fast_dped", "srcnn"}
+    lite = next(r for r in report["rows"] if r["model"] == "srcnn" and r["quant"] == "float32")
+    keras_row = next(r for r in report["rows"] if r["model"] == "keras:srcnn")
+    assert targets["srcnn"]["litert_vs_keras"] == pytest.approx(keras_row["median_ms"] / lite["median_ms"])
     assert all(r["size_label"] == "16x24" and r["threads"] == 1 for r in report["rows"])
     fast = next(r for r in report["rows"] if r["model"] == "fast_dped" and r["quant"] == "float32")
     srcnn = next(r for r in report["rows"] if r["model"] == "srcnn" and r["quant"] == "float32")
