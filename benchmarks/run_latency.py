@@ -2,7 +2,7 @@
 """Reproduce benchmarks/results/latency.{json,md,png}: every model x {float32, float16, int8}
 at 100x100 and 1280x720, LiteRT XNNPACK on this machine's CPU.
 
-    .venv/bin/python benchmarks/run_latency.py            # the committed run (~30 min on 2 cores)
+    .venv/bin/python benchmarks/run_latency.py            # the committed run (11.3 min on 2 cores)
     .venv/bin/python benchmarks/run_latency.py --quick    # smoke run: 100x100, few runs, to a temp dir
 
 What it does, per size and model:
