@@ -195,8 +195,8 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps):
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
     if mode == "qat_int8":
         qat = qat_finetune(model, source, qat_steps)
-        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), qat
-    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype), model
+        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype)
+    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype)
 
 
 def _sha256(paths) -> str:
@@ -269,11 +269,11 @@ def export_model(
     floor = DEFAULT_MIN_PSNR[mode] if min_psnr is None else float(min_psnr)
     sizes = list(sizes)
     for size in sizes:
-        if size is not None:
-            check_input_size(name, *size) if name in MODELS else None
+        if size is not None and name in MODELS:
+            check_input_size(name, *size)
     results = []
     for size in sizes:
-        blob, converted_from = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps)
+        blob = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps)
         if size is None:
             _check_dynamic(blob, multiple, name)
         fh, fw = size if size is not None else ((source.patch_size,) * 2 if source is not None else (4 * multiple,) * 2)
@@ -326,7 +326,6 @@ def export_model(
         atomic_write_bytes(path, blob)
         atomic_write_bytes(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
         results.append(ExportResult(path, sidecar))
-        del converted_from
     return results
 
 
