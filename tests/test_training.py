@@ -91,6 +91,32 @@ def test_run_dir_with_a_run_needs_resume(dped_root, tmp_path):
         Trainer(other, tmp_path / "r", resume=True, progress=False)
 
 
+def test_init_from_starts_a_new_run_from_another_runs_generator(dped_root, tmp_path):
+    train(small("srcnn", dped_root), tmp_path / "pre", progress=False)
+    pretrained, _ = load_generator(tmp_path / "pre")
+    # a different recipe and rate: the fine-tuning use
+    config = small("srcnn", dped_root, losses="l1:1", init_from=str(tmp_path / "pre"))
+    trainer = Trainer(config, tmp_path / "ft", progress=False)
+    assert int(trainer.step.numpy()) == 0
+    for a, b in zip(pretrained.get_weights(), trainer.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # from a weights file as well
+    (tmp_path / "w").mkdir()
+    pretrained.save_weights(str(tmp_path / "w" / "g.weights.h5"))
+    config = small("srcnn", dped_root, init_from=str(tmp_path / "w" / "g.weights.h5"))
+    trainer = Trainer(config, tmp_path / "ft2", progress=False)
+    for a, b in zip(pretrained.get_weights(), trainer.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # another architecture, a missing path, a bad file: named
+    with pytest.raises(UserError, match="holds a srcnn"):
+        Trainer(small("fast_dped", dped_root, losses="pixel", init_from=str(tmp_path / "pre")), tmp_path / "x", progress=False)
+    with pytest.raises(UserError, match="neither a run folder nor a weights file"):
+        Trainer(small("srcnn", dped_root, init_from=str(tmp_path / "nope")), tmp_path / "y", progress=False)
+    (tmp_path / "w" / "bad.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(CheckpointError, match="bad.weights.h5: cannot initialise srcnn"):
+        Trainer(small("srcnn", dped_root, init_from=str(tmp_path / "w" / "bad.weights.h5")), tmp_path / "z", progress=False)
+
+
 def test_corrupt_checkpoint_on_resume(dped_root, tmp_path):
     config = small("srcnn", dped_root)
     train(config, tmp_path / "r", progress=False)

@@ -28,6 +28,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("distribute", None, ["default", "mirrored", "multiworker"], "tf.distribute strategy.", flag_values=fv)
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.", flag_values=fv)
     flags.DEFINE_integer("eval_every", None, "Steps between validation passes.", flag_values=fv)
+    flags.DEFINE_string(
+        "init_from", None, "Fine-tune: start the generator from this run folder or .weights.h5 (new run, step 0).", flag_values=fv
+    )
     flags.DEFINE_integer("seed", None, "Seed of data order, crops and initialisation.", flag_values=fv)
     flags.DEFINE_multi_string("set", [], "Any config key: --set=optim.beta_1=0.5 (repeatable).", flag_values=fv)
     flags.DEFINE_boolean("quiet", False, "No progress bar.", flag_values=fv)
@@ -46,6 +49,7 @@ FLAG_TO_KEY = {
     "distribute": "distribute",
     "checkpoint_every": "checkpoint_every",
     "eval_every": "eval_every",
+    "init_from": "init_from",
 }
 
 

@@ -141,20 +141,25 @@ def _psnr_ssim(a, b) -> dict:
 # -- QAT ------------------------------------------------------------------------------
 
 
-def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8):
+def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration_batches: int = 16):
     """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to the targets.
 
-    Starts from the float weights; the short fine-tune at a low learning rate lets the
-    weights settle to the 8-bit grid and the activation ranges to the data.
+    Starts from the float weights. The activation ranges are first set from
+    ``calibration_batches`` training batches (tfmot would start them all at [-6, 6] and
+    need thousands of steps to forget that, see :func:`calibrate_ranges`); the short
+    fine-tune at a low learning rate then lets the weights settle to the 8-bit grid.
     """
-    from mobile_enhance.quantization import quantize_model, quantize_scope
+    from mobile_enhance.quantization import calibrate_ranges, quantize_model, quantize_scope
 
     if source is None:
         raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
     with quantize_scope():
         qat = quantize_model(model)
-        qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
-        qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
+        batches = iter(source.dataset(batch_size))
+        calibrate_ranges(qat, (next(batches)[0] for _ in range(int(calibration_batches))))
+        if steps:
+            qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+            qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
     return qat
 
 

@@ -79,6 +79,8 @@ class TrainConfig:
       distribute: "default" (one device), "mirrored" (all local devices) or
         "multiworker" (``TF_CONFIG`` cluster).
       seed: seed of weight initialisation.
+      init_from: start the generator from another run folder's latest checkpoint or a
+        ``.weights.h5`` file (fine-tuning: step 0, fresh optimizer); "" starts from scratch.
     """
 
     model: str = "fast_dped"
@@ -95,6 +97,7 @@ class TrainConfig:
     vgg_weights: str = ""
     distribute: str = "default"
     seed: int = 0
+    init_from: str = ""
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

@@ -172,6 +172,8 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(**parts)
         if resume:
             self.restore_latest()
+        elif config.init_from:
+            self.init_generator(config.init_from)
 
     def _rate(self, rate):
         if self.config.optim.schedule == "cosine":
@@ -217,6 +219,27 @@ class Trainer:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise CheckpointError(f"{path}: checkpoint cannot be restored ({first}); it is corrupt or from another model") from None
         log.info("resumed from %s at step %d", path, int(self.step.numpy()))
+
+    def init_generator(self, init_from):
+        """Fine-tuning start: the generator's weights from a run folder or a weights file."""
+        path = Path(init_from)
+        if path.is_dir():
+            other = _run_config(path)
+            if (other.model, other.model_kwargs) != (self.config.model, self.config.model_kwargs):
+                raise UserError(
+                    f"{path}: --init_from holds a {other.model} {other.model_kwargs or ''}, "
+                    f"not the {self.config.model} {self.config.model_kwargs or ''} being trained"
+                )
+            _read_generator(path, self.generator)
+        elif path.is_file():
+            try:
+                self.generator.load_weights(str(path))
+            except Exception as error:  # noqa: BLE001 - any failure to read means a bad file
+                first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                raise CheckpointError(f"{path}: cannot initialise {self.config.model} from it ({first})") from None
+        else:
+            raise UserError(f"{path}: --init_from is neither a run folder nor a weights file")
+        log.info("generator initialised from %s", path)
 
     def save_checkpoint(self) -> Path:
         """Write a checkpoint into a temporary folder, rename it into place, then point ``latest`` at it."""
@@ -397,16 +420,14 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     return Trainer(config, run_dir, resume=resume, progress=progress).train()
 
 
-def load_generator(run_dir):
-    """The generator of a run folder: rebuilt from ``config.json``, weights from the latest checkpoint."""
-    from mobile_enhance.models import build_model
-
-    run_dir = Path(run_dir)
+def _run_config(run_dir: Path) -> TrainConfig:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise UserError(f"{run_dir}: not a run folder (no config.json)")
-    config = TrainConfig.from_json(json.loads(config_path.read_text()))
-    model = build_model(config.model, **config.model_kwargs)
+    return TrainConfig.from_json(json.loads(config_path.read_text()))
+
+
+def _read_generator(run_dir: Path, model) -> None:
     pointer = run_dir / "checkpoints" / "latest"
     if not pointer.exists():
         raise CheckpointError(f"{run_dir}: no checkpoint (no {pointer})")
@@ -415,4 +436,14 @@ def load_generator(run_dir):
         tf.train.Checkpoint(generator=model).read(str(prefix)).expect_partial().assert_existing_objects_matched()
     except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
         raise CheckpointError(f"{prefix.parent}: checkpoint cannot be restored ({str(error).splitlines()[0][:200]})") from None
+
+
+def load_generator(run_dir):
+    """The generator of a run folder: rebuilt from ``config.json``, weights from the latest checkpoint."""
+    from mobile_enhance.models import build_model
+
+    run_dir = Path(run_dir)
+    config = _run_config(run_dir)
+    model = build_model(config.model, **config.model_kwargs)
+    _read_generator(run_dir, model)
     return model, config
