@@ -385,6 +385,13 @@ def test_end_to_end_output_is_the_model_output(models, tmp_path, rng):
     assert out.shape == (16, 16, 3) and np.abs(out.astype(int) - expected.astype(int)).max() <= 1
 
 
+def test_keras_predict_runs_the_same_model():
+    r = measure_keras("srcnn", (16, 24), threads=1, runs=2, warmup=0, call="predict")
+    assert r["runs"] == 2 and r["median_ms"] > 0 and r["gmacs"] == pytest.approx(16 * 24 * SRCNN_MACS_PER_PIXEL / 1e9)
+    with pytest.raises(ValueError, match="predict or function"):
+        measure_keras("srcnn", (16, 24), threads=1, runs=1, warmup=0, call="fit")
+
+
 def test_keras_counts_macs_at_the_benchmarked_size():
     r = measure_keras("srcnn", (16, 24), threads=1, runs=2, warmup=0)
     assert r["gmacs"] == pytest.approx(16 * 24 * SRCNN_MACS_PER_PIXEL / 1e9)
@@ -508,14 +515,20 @@ def test_run_latency_script_small_run(tmp_path, rng):
             "--e2e_runs=1", "--calibration=1", f"--photos={photos}", f"--out={out}", "--matmul_size=128", "--in_process"]
     assert script.main(args) == 0
     report = json.loads((out / "latency.json").read_text())
-    got = {(r["model"], r["quant"]) for r in report["rows"]}
-    assert got == {("fast_dped", "float32"), ("fast_dped", "int8"), ("srcnn", "float32"), ("srcnn", "int8"),
-                   ("keras:fast_dped", "float32"), ("keras:srcnn", "float32")}  # TensorFlow beside float32
+    got = sorted((r["model"], r["quant"], r["runtime"].split(",")[-1].strip(" )")) for r in report["rows"])
+    assert got == sorted([("fast_dped", "float32", "LiteRT Interpreter (XNNPACK"), ("fast_dped", "int8", "LiteRT Interpreter (XNNPACK"),
+                          ("srcnn", "float32", "LiteRT Interpreter (XNNPACK"), ("srcnn", "int8", "LiteRT Interpreter (XNNPACK"),
+                          ("keras:fast_dped", "float32", "model.predict"), ("keras:fast_dped", "float32", "tf.function"),
+                          ("keras:srcnn", "float32", "model.predict"), ("keras:srcnn", "float32", "tf.function")])
     targets = {t["model"]: t for t in report["targets"]}
     assert set(targets) == {"fast_dped", "srcnn"}
     lite = next(r for r in report["rows"] if r["model"] == "srcnn" and r["quant"] == "float32")
-    keras_row = next(r for r in report["rows"] if r["model"] == "keras:srcnn")
-    assert targets["srcnn"]["litert_vs_keras"] == pytest.approx(keras_row["median_ms"] / lite["median_ms"])
+    predict = next(r for r in report["rows"] if r["model"] == "keras:srcnn" and "model.predict" in r["runtime"])
+    function = next(r for r in report["rows"] if r["model"] == "keras:srcnn" and "tf.function" in r["runtime"])
+    t = targets["srcnn"]
+    assert t["litert_vs_keras"] == pytest.approx(predict["median_ms"] / lite["median_ms"])  # the target: Keras predict
+    assert t["litert_vs_tf_function"] == pytest.approx(function["median_ms"] / lite["median_ms"])
+    assert t["litert_vs_keras_bound"] == pytest.approx(1 / predict["fraction_of_ceiling"])
     assert all(r["size_label"] == "16x24" and r["threads"] == 1 for r in report["rows"])
     fast = next(r for r in report["rows"] if r["model"] == "fast_dped" and r["quant"] == "float32")
     srcnn = next(r for r in report["rows"] if r["model"] == "srcnn" and r["quant"] == "float32")

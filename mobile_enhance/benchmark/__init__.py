@@ -103,6 +103,10 @@ def _measure(task: str, kwargs: dict, isolate: bool, threads_env: int | None = N
     return run_task(task, kwargs)
 
 
+#: How TensorFlow runs the --keras model, and the runtime name of its rows.
+KERAS_RUNTIMES = {"predict": "TensorFlow (tf_keras, model.predict)", "function": "TensorFlow (tf_keras, tf.function)"}
+
+
 def _gmacs_for(name: str, height: int, width: int) -> float:
     from mobile_enhance.models import build_model, check_input_size
     from mobile_enhance.models.stats import count_macs
@@ -123,6 +127,7 @@ def run_benchmark(
     e2e_runs: int | None = None,
     keras: str | None = None,
     keras_weights: str | None = None,
+    keras_calls: Sequence[str] = ("predict", "function"),
     gpu_delegate: str | None = None,
     benchmark_binary: str | None = None,
     adb_serial: str | None = None,
@@ -152,6 +157,8 @@ def run_benchmark(
       e2e_runs: end-to-end passes (default ``min(runs, 20)``).
       keras: registry model name; times the same architecture in TensorFlow beside LiteRT
         and gives the GMACs. ``keras_weights``: weights file to load into it.
+        ``keras_calls``: how TensorFlow runs it, any of "predict" (``model.predict``) and
+        "function" (a traced ``tf.function``, the graph without predict's overhead).
       gpu_delegate: path of a GPU delegate ``.so`` for the ``gpu`` backend.
       benchmark_binary, adb_serial, adb_path, adb_modes: the ``adb`` backend (:mod:`.android`);
         ``adb_path`` defaults to ``adb`` on ``PATH`` or in ``$ANDROID_HOME/platform-tools``.
@@ -188,6 +195,9 @@ def run_benchmark(
         bad = [m for m in adb_modes if m not in ADB_MODES]
         if bad:
             raise UserError(f"unknown Android mode {bad[0]!r}; known: {', '.join(ADB_MODES)}")
+    bad_calls = [c for c in keras_calls if c not in KERAS_RUNTIMES]
+    if bad_calls or (keras is not None and not keras_calls):
+        raise UserError(f"unknown Keras call {', '.join(map(repr, bad_calls)) or '(none)'}; known: {', '.join(KERAS_RUNTIMES)}")
     if keras is not None:
         from mobile_enhance.models import get_model_info
 
@@ -239,9 +249,10 @@ def run_benchmark(
             add({"backend": "cpu", "runtime": "LiteRT Interpreter (XNNPACK)", "threads": t}, _measure("interpreter", {**common, "threads": t}, isolate), "cpu")
         if keras:
             for t in threads:
-                kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "cpu"}
-                answer = _measure("keras", kw, isolate)
-                add({"backend": "cpu", "runtime": "TensorFlow (tf_keras, tf.function)", "threads": t, "model": f"keras:{keras}", "quant": "float32"}, answer, "cpu (TensorFlow)")
+                for call in keras_calls:
+                    kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "cpu", "call": call}
+                    answer = _measure("keras", kw, isolate)
+                    add({"backend": "cpu", "runtime": KERAS_RUNTIMES[call], "threads": t, "model": f"keras:{keras}", "quant": "float32"}, answer, "cpu (TensorFlow)")
     if "gpu" in backends:
         t = max(threads)
         if gpu_delegate:
@@ -251,9 +262,10 @@ def run_benchmark(
             add({"backend": "gpu", "runtime": "LiteRT CompiledModel (GPU accelerator)", "threads": t},
                 _measure("compiled", {**common, "threads": t, "accelerator": "gpu"}, isolate), "gpu (LiteRT)")
         if keras:
-            kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "gpu"}
-            add({"backend": "gpu", "runtime": "TensorFlow (tf_keras, tf.function)", "threads": t, "model": f"keras:{keras}", "quant": "float32"},
-                _measure("keras", kw, isolate), "gpu (TensorFlow)")
+            for call in keras_calls:
+                kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "gpu", "call": call}
+                add({"backend": "gpu", "runtime": KERAS_RUNTIMES[call], "threads": t, "model": f"keras:{keras}", "quant": "float32"},
+                    _measure("keras", kw, isolate), "gpu (TensorFlow)")
     if "adb" in backends:
         from mobile_enhance.benchmark.android import AndroidBench, AndroidUnavailable, subprocess_runner
 

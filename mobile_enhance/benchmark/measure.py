@@ -9,8 +9,10 @@ runs the model, and nothing else:
   set once before the runs.
 * LiteRT ``CompiledModel`` (GPU accelerator): ``run_by_index`` on host-memory buffers,
   a synchronous call that includes the copies to and from the GPU.
-* TensorFlow: a ``tf.function`` of ``model(x, training=False)`` plus ``.numpy()`` on its
-  result, which waits for the device and copies the output to the host.
+* TensorFlow: ``model.predict(x, batch_size=1)`` (what a Keras user calls, with its data
+  adapter and callbacks around the compiled predict step), or a ``tf.function`` of
+  ``model(x, training=False)`` plus ``.numpy()`` on its result (the graph alone, which
+  waits for the device and copies the output to the host).
 
 ``init_ms`` is loading up to a model ready to run (interpreter creation and
 ``allocate_tensors``; model compilation on the GPU; for Keras, building the graph and
@@ -276,8 +278,14 @@ def measure_keras(
     weights: str | None = None,
     device: str = "cpu",
     seed: int = 0,
+    call: str = "function",
 ) -> dict:
-    """TensorFlow (tf_keras) on ``device`` (``cpu`` or ``gpu``), intra-op pool of ``threads``."""
+    """TensorFlow (tf_keras) on ``device`` (``cpu`` or ``gpu``), intra-op pool of ``threads``.
+
+    ``call``: "predict" times ``model.predict``; "function" a traced ``tf.function``.
+    """
+    if call not in ("predict", "function"):
+        raise ValueError(f"call must be predict or function, got {call!r}")
     from mobile_enhance.compat import GPUS, tf
 
     notes = []
@@ -301,16 +309,20 @@ def measure_keras(
         model = build_model(name, input_shape=(h, w, 3))
         if weights:
             model.load_weights(weights)
-        x = tf.constant(np.random.default_rng(seed).random((1, h, w, 3), dtype=np.float32))
-        fn = tf.function(lambda t: model(t, training=False), autograph=False)
-        fn.get_concrete_function(x)
+        image = np.random.default_rng(seed).random((1, h, w, 3), dtype=np.float32)
+        if call == "function":
+            x = tf.constant(image)
+            fn = tf.function(lambda t: model(t, training=False), autograph=False)
+            fn.get_concrete_function(x)
     init = time.perf_counter() - t0
 
-    def call():
+    def run_once():
         with tf.device(tf_device):
+            if call == "predict":
+                return model.predict(image, batch_size=1, verbose=0)
             return fn(x).numpy()
 
-    first, times = _run_timed(call, runs, warmup)
+    first, times = _run_timed(run_once, runs, warmup)
     return {
         "init_ms": init * 1e3,
         "first_ms": first * 1e3,
