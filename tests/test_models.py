@@ -12,7 +12,7 @@ from mobile_enhance.errors import InputSizeError, UnknownNameError
 from mobile_enhance.export import convert, run_tflite
 from mobile_enhance.models import MODELS, build_model, check_input_size, custom_objects, padded_size
 from mobile_enhance.models.dped import dped_discriminator
-from mobile_enhance.quantization import activation_ranges, calibrate_ranges, quantize_model
+from mobile_enhance.quantization import activation_ranges, calibrate_ranges, frozen_ranges, quantize_model
 
 # Exact parameter counts. dped, fast_dped, rsgunet and srcnn are the counts of the
 # authors' released graphs (srcnn: +2 for a per-channel last bias); muxdemux is ours.
@@ -89,21 +89,28 @@ def test_quantize_model_accepts_it(model, rng):
 
 def test_calibrated_qat_ranges_follow_the_data(model, rng):
     # tfmot starts activation ranges at [-6, 6]; calibration must replace them with the
-    # data's, and then the fake-quantized model must track the float one closely
+    # data's (min and max over all batches), and then the fake-quantized model must track
+    # the float one closely
     qat = quantize_model(model)
     start = activation_ranges(qat)
     x = images(rng, 4, *small_size(model.name)[0])
+    x[:2] *= 0.5  # a dim batch, then a bright one: the range must cover both
     assert calibrate_ranges(qat, [x[:2], x[2:]]) == 2
     calibrated = activation_ranges(qat)
     maxima = [name for name in start if name.endswith("_max:0") and np.all(start[name] == 6)]
     assert maxima and all(np.all(calibrated[n] != 6) for n in maxima)
-    reference = model(x, training=False).numpy()
-    quantized = qat(x, training=False).numpy()
-    # the layers' min/max vars describe [0, 1] images at the input
     (input_max,) = [v for n, v in calibrated.items() if n.startswith("quantize_layer") and n.endswith("_max:0")]
     assert input_max == pytest.approx(x.max(), abs=1e-3)
+    reference = model(x, training=False).numpy()
+    quantized = qat(x, training=False).numpy()
     mse = float(np.mean((quantized - reference) ** 2))
     assert mse < 1e-3, f"fake-quantized output drifts from float: mse {mse}"
+    # fine-tuning under frozen_ranges moves weights, not ranges
+    qat.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae")
+    with frozen_ranges():
+        qat.fit(x[:2] * 0.1, x[:2], epochs=1, batch_size=2, verbose=0)
+    after = activation_ranges(qat)
+    assert all(np.array_equal(after[n], calibrated[n]) for n in calibrated)
 
 
 def test_float32_tflite_matches_keras(model, rng):

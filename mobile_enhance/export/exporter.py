@@ -141,25 +141,31 @@ def _psnr_ssim(a, b) -> dict:
 # -- QAT ------------------------------------------------------------------------------
 
 
-def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration_batches: int = 16):
+def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None):
     """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to the targets.
 
     Starts from the float weights. The activation ranges are first set from
-    ``calibration_batches`` training batches (tfmot would start them all at [-6, 6] and
+    ``calibration`` (a list of input batches; default 4 training batches) as the
+    post-training calibration would set them (tfmot would start them all at [-6, 6] and
     need thousands of steps to forget that, see :func:`calibrate_ranges`); the short
-    fine-tune at a low learning rate then lets the weights settle to the 8-bit grid.
+    fine-tune at a low learning rate then adapts the weights to the 8-bit grid with the
+    ranges held fixed (moving ranges, averaged over small batches, end up narrower than
+    the calibrated ones and clip the brightest pixels).
     """
-    from mobile_enhance.quantization import calibrate_ranges, quantize_model, quantize_scope
+    from mobile_enhance.quantization import calibrate_ranges, frozen_ranges, quantize_model, quantize_scope
 
     if source is None:
         raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
     with quantize_scope():
         qat = quantize_model(model)
-        batches = iter(source.dataset(batch_size))
-        calibrate_ranges(qat, (next(batches)[0] for _ in range(int(calibration_batches))))
+        if calibration is None:
+            batches = iter(source.dataset(batch_size))
+            calibration = [next(batches)[0] for _ in range(4)]
+        calibrate_ranges(qat, calibration)
         if steps:
             qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
-            qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
+            with frozen_ranges():
+                qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
     return qat
 
 
@@ -199,7 +205,8 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps):
         inputs = representative_inputs(source, h, w, calibration_count)
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
     if mode == "qat_int8":
-        qat = qat_finetune(model, source, qat_steps)
+        calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
+        qat = qat_finetune(model, source, qat_steps, calibration=calibration)
         return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype)
     return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype)
 

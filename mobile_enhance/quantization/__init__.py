@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from mobile_enhance.compat import keras, tfmot
 from mobile_enhance.models.layers import custom_objects, quantize_config_objects
 
@@ -69,22 +71,41 @@ def calibrate_ranges(qat_model, batches) -> int:
 
     tfmot starts every activation range at [-6, 6] and moves it towards each batch's
     range with an EMA of 0.999 per training step: after 200 fine-tuning steps a [0, 1]
-    activation still has a range of about [-5, 5] (20x too coarse). Here the first batch
-    sets every range and later batches average into it (decay k/(k+1)), each layer seeing
-    its inputs already quantized with the ranges set upstream. Returns the batch count.
+    activation still has a range of about [-5, 5] (20x too coarse). Here each batch
+    sets every range to its own (each layer seeing its inputs quantized with the ranges
+    set upstream), and the result is the minimum and maximum over all batches: the
+    ranges the TFLite converter's post-training calibration would take from the same
+    images. Returns the batch count.
     """
-    state = {"k": 0}
-    with _range_decay(lambda: state["k"] / (state["k"] + 1)):
+    variables = [v for v in qat_model.non_trainable_variables if _is_range(v)]
+    low, high = {}, {}
+    count = 0
+    with _range_decay(lambda: 0.0):
         for x in batches:
             qat_model(x, training=True)
-            state["k"] += 1
-    return state["k"]
+            for v in variables:
+                value = v.numpy()
+                if v.name.split(":")[0].endswith("_min"):
+                    low[v.ref()] = np.minimum(low.get(v.ref(), value), value)
+                else:
+                    high[v.ref()] = np.maximum(high.get(v.ref(), value), value)
+            count += 1
+    for v in variables:
+        v.assign(low[v.ref()] if v.ref() in low else high[v.ref()])
+    return count
+
+
+def frozen_ranges():
+    """Within the block, training leaves the activation ranges where they are
+    (EMA decay 1): fine-tuning after :func:`calibrate_ranges` adapts the weights only."""
+    return _range_decay(lambda: 1.0)
+
+
+def _is_range(variable) -> bool:
+    leaf = variable.name.split("/")[-1].split(":")[0]
+    return leaf.endswith(("_min", "_max")) and "kernel" not in variable.name
 
 
 def activation_ranges(qat_model) -> dict:
     """``{variable name: value}`` of the QAT model's activation range variables."""
-    return {
-        v.name: v.numpy()
-        for v in qat_model.non_trainable_variables
-        if v.name.split("/")[-1].split(":")[0].endswith(("_min", "_max")) and "kernel" not in v.name
-    }
+    return {v.name: v.numpy() for v in qat_model.non_trainable_variables if _is_range(v)}
