@@ -8,7 +8,12 @@ the loss against float32, and file sizes. Writes ``benchmarks/results/quantizati
 Targets (issue 4): int8 and qat_int8 lose at most 0.3 dB PSNR against the targets compared
 with float32; int8 files at most 0.3x the float32 size.
 
-usage: python benchmarks/quantization_fidelity.py RUN_DIR [RUN_DIR ...] [--qat_steps=200] [--out=DIR]
+Quantized modes are exported once per ``--calibration`` count (images for the activation
+ranges): the spread between those rows shows how much of a loss is the draw of calibration
+images rather than the mode.
+
+usage: python benchmarks/quantization_fidelity.py RUN_DIR [RUN_DIR ...] [--qat_steps=200]
+       [--calibration=32,64,128] [--out=DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--qat_steps", type=int, default=200)
     parser.add_argument("--fidelity_count", type=int, default=64)
+    parser.add_argument("--calibration", default="32,64,128", help="calibration image counts, comma-separated")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
@@ -39,23 +45,28 @@ def main(argv=None) -> int:
         for run in args.runs:
             model, source, files, name, kwargs = load_trained(run_dir=run)
             size = (source.patch_size, source.patch_size)
-            for mode in MODES:
+            counts = [int(c) for c in args.calibration.split(",")]
+            for mode, count in [("float32", 0)] + [(m, c) for m in MODES[1:] for c in counts]:
                 (result,) = export_model(
                     model, Path(tmp) / f"{name}_{mode}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
                     checkpoint_files=files, fidelity_count=args.fidelity_count, qat_steps=args.qat_steps, min_psnr=0,
+                    calibration_count=count or 32,
                 )
                 f = result.sidecar["fidelity"]
                 rows.append({
-                    "run": str(run), "model": name, "mode": mode, "size": list(size), "images": f["images"],
+                    "run": str(run), "model": name, "mode": mode, "calibration_images": count, "size": list(size), "images": f["images"],
                     "psnr_vs_target": f["tflite_vs_target"]["psnr"], "ssim_vs_target": f["tflite_vs_target"]["ssim"],
                     "float_psnr_vs_target": f["float_vs_target"]["psnr"], "input_psnr_vs_target": f["input_vs_target"]["psnr"],
+                    "input_ssim_vs_target": f["input_vs_target"]["ssim"],
                     "psnr_vs_float": f["tflite_vs_float"]["psnr"], "bytes": result.sidecar["file"]["bytes"],
                 })
-                print(f"{name} {mode}: {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes", file=sys.stderr)
+                print(f"{name} {mode} ({count} calibration images): {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes",
+                      file=sys.stderr)
     by = {(r["run"], r["mode"]): r for r in rows}
     for r in rows:
         base = by[(r["run"], "float32")]
         r["psnr_loss_vs_float32"] = round(base["psnr_vs_target"] - r["psnr_vs_target"], 3)
+        r["ssim_loss_vs_float32"] = round(base["ssim_vs_target"] - r["ssim_vs_target"], 4)
         r["size_ratio_vs_float32"] = round(r["bytes"] / base["bytes"], 3)
         r["meets_targets"] = r["mode"] == "float32" or (
             r["psnr_loss_vs_float32"] <= 0.3 and (r["mode"] != "int8" or r["size_ratio_vs_float32"] <= 0.3)
@@ -63,18 +74,23 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"seconds": round(time.time() - t0, 1), "qat_steps": args.qat_steps, "rows": rows}
-    (out / "quantization.json").write_text(json.dumps(meta, indent=2) + "\n")
+    from mobile_enhance.fileio import atomic_write_text
+
+    atomic_write_text(out / "quantization.json", json.dumps(meta, indent=2) + "\n")
     lines = [
-        "| model | mode | PSNR vs target (dB) | loss vs float32 (dB) | SSIM | PSNR vs float (dB) | input PSNR | size (KB) | size / float32 | meets targets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | mode | calibration images | PSNR vs target (dB) | loss vs float32 (dB) | SSIM | SSIM loss | PSNR vs float (dB) | input PSNR / SSIM | size (KB) | size / float32 | meets targets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['mode']} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | {r['ssim_vs_target']:.4f} | "
-            f"{r['psnr_vs_float']:.2f} | {r['input_psnr_vs_target']:.2f} | {r['bytes'] / 1024:.0f} | {r['size_ratio_vs_float32']:.2f} | "
+            f"| {r['model']} | {r['mode']} | {r['calibration_images'] or '-'} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | "
+            f"{r['ssim_vs_target']:.4f} | {r['ssim_loss_vs_float32']:+.4f} | {r['psnr_vs_float']:.2f} | "
+            f"{r['input_psnr_vs_target']:.2f} / {r['input_ssim_vs_target']:.4f} | {r['bytes'] / 1024:.0f} | {r['size_ratio_vs_float32']:.2f} | "
             f"{'yes' if r['meets_targets'] else 'NO'} |"
         )
-    (out / "quantization.md").write_text("\n".join(lines) + "\n")
+    lines += ["", f"{rows[0]['images'] if rows else 0} held-out pairs per run at the run's patch size; QAT: {args.qat_steps} steps; "
+              f"took {meta['seconds'] / 60:.1f} min."]
+    atomic_write_text(out / "quantization.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -147,3 +147,28 @@ def test_shipped_models_match_their_sidecars():
         h, w = sidecar["input"]["shape"][1:3]
         out = run_tflite(str(path), np.full((1, h, w, 3), 0.5, np.float32))
         assert out.shape == (1, h, w, 3) and np.isfinite(out).all()
+
+
+def test_quantization_fidelity_script(dped_root, tmp_path):
+    import importlib.util
+
+    from mobile_enhance.benchmark import REPO_ROOT
+    from mobile_enhance.training import resolve, train
+
+    config = resolve("srcnn", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2,
+                               "eval_every": 2, "checkpoint_every": 2})
+    train(config, tmp_path / "run", progress=False)
+    spec = importlib.util.spec_from_file_location("quantization_fidelity", REPO_ROOT / "benchmarks" / "quantization_fidelity.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "out"
+    assert script.main([str(tmp_path / "run"), "--qat_steps=1", "--calibration=2,4", "--fidelity_count=4", f"--out={out}"]) == 0
+    rows = json.loads((out / "quantization.json").read_text())["rows"]
+    assert [(r["mode"], r["calibration_images"]) for r in rows] == [
+        ("float32", 0), ("int8", 2), ("int8", 4), ("qat_int8", 2), ("qat_int8", 4)]
+    base = rows[0]
+    for r in rows:
+        assert r["psnr_loss_vs_float32"] == pytest.approx(base["psnr_vs_target"] - r["psnr_vs_target"], abs=1e-3)
+        assert r["meets_targets"] == (r["mode"] == "float32" or (r["psnr_loss_vs_float32"] <= 0.3 and r["size_ratio_vs_float32"] <= 0.3)
+                                      or (r["mode"] == "qat_int8" and r["psnr_loss_vs_float32"] <= 0.3))
+    assert "| srcnn | int8 | 2 |" in (out / "quantization.md").read_text()
