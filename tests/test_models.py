@@ -156,3 +156,19 @@ def test_dped_discriminator():
     assert disc.count_params() == 7_361_122
     p = disc(tf.random.uniform((3, 100, 100, 1))).numpy()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_noise_channels_train_both_regimes():
+    # muxdemux meets zero noise at inference, so training must show it zero noise too
+    from mobile_enhance.models.layers import NoiseChannels
+
+    layer = NoiseChannels(channels=2, stddev=1.0, zero_fraction=0.5)
+    x = tf.zeros((64, 8, 8, 3))
+    tf.random.set_seed(0)
+    noise = layer(x, training=True).numpy()[..., 3:]
+    per_example = noise.reshape(64, -1).std(axis=1)
+    silent = int((per_example == 0).sum())
+    assert 16 <= silent <= 48  # about half the examples, drawn per example
+    assert np.all(per_example[per_example > 0] > 0.5)
+    assert not layer(x, training=False).numpy()[..., 3:].any()
+    assert NoiseChannels.from_config(layer.get_config()).zero_fraction == 0.5

@@ -264,24 +264,31 @@ class Mux(keras.layers.Layer):
 class NoiseChannels(keras.layers.Layer):
     """Append ``channels`` noise channels to the input.
 
-    In training the noise is ``N(0, stddev^2)``; at inference it is zero, which gives the
-    deterministic, distortion-oriented output (the Mux/Demux paper controls the
-    perception-distortion balance by the noise amplitude). Zero at inference also keeps
-    the exported TFLite graph deterministic, so it can be compared with Keras.
+    At inference the noise is zero, which gives the deterministic, distortion-oriented
+    output (the Mux/Demux paper controls the perception-distortion balance by the noise
+    amplitude, and trains amplitude 0 as well as 1). Zero at inference also keeps the
+    exported TFLite graph deterministic, so it can be compared with Keras. In training,
+    each example's noise is ``N(0, stddev^2)`` or, with probability ``zero_fraction``,
+    zero: a network trained on noise only would meet zeros for the first time at inference
+    (our first muxdemux run: 12.8 dB on held-out pairs after 500 steps, against 24 dB for
+    the input).
 
     Input ``(N, H, W, C)``, output ``(N, H, W, C + channels)``.
     """
 
-    def __init__(self, channels: int = 1, stddev: float = 1.0, **kwargs):
+    def __init__(self, channels: int = 1, stddev: float = 1.0, zero_fraction: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.stddev = float(stddev)
+        self.zero_fraction = float(zero_fraction)
 
     def call(self, inputs, training=None):
         shape = tf.shape(inputs)
         noise_shape = tf.stack([shape[0], shape[1], shape[2], self.channels])
         if training:
             noise = tf.random.normal(noise_shape, stddev=self.stddev, dtype=inputs.dtype)
+            keep = tf.cast(tf.random.uniform(tf.stack([shape[0], 1, 1, 1])) >= self.zero_fraction, inputs.dtype)
+            noise = noise * keep
         else:
             noise = tf.zeros(noise_shape, dtype=inputs.dtype)
         return tf.concat([inputs, noise], axis=-1)
@@ -291,7 +298,7 @@ class NoiseChannels(keras.layers.Layer):
         return tf.TensorShape(shape[:-1] + [shape[-1] + self.channels])
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels, "stddev": self.stddev}
+        return {**super().get_config(), "channels": self.channels, "stddev": self.stddev, "zero_fraction": self.zero_fraction}
 
     def quantize_config(self):
         return _output_quantize_config()
