@@ -15,7 +15,7 @@ def imgs(seed, n=2, s=32):
 
 def test_pixel_losses_are_zero_on_equal_and_positive_otherwise():
     a, b = imgs(0), imgs(1)
-    for fn in (F.l1, F.l2, F.color, F.l1_sum, F.yuv_l1, F.ms_ssim):
+    for fn in (F.l1, F.l2, F.color, F.l1_sum, F.yuv_l1, F.ssim, F.ms_ssim):
         assert np.allclose(fn(a, a).numpy(), 0, atol=1e-5), fn.__name__
         value = fn(a, b).numpy()
         assert value.shape == (2,) and (value > 0).all(), fn.__name__
@@ -49,6 +49,17 @@ def test_total_variation():
     assert F.total_variation(flat).numpy()[0] == 0
     stripes = tf.constant(np.tile([0.0, 1.0], 4)[None, None, :, None] * np.ones((1, 8, 8, 3)), tf.float32)
     assert F.total_variation(stripes).numpy()[0] == pytest.approx(1.0)
+
+
+def test_ssim_loss_is_one_minus_the_validation_ssim_with_finite_gradients():
+    a = imgs(0, s=48)
+    b = tf.clip_by_value(a + 0.1 * imgs(3, s=48), 0, 1)
+    np.testing.assert_allclose(F.ssim(a, b).numpy(), 1 - tf.image.ssim(a, b, 1.0).numpy(), atol=1e-4)
+    flat = tf.fill((1, 48, 48, 3), 0.5)  # zero variance everywhere
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        loss = F.ssim(flat, flat + 0.01)
+    assert np.isfinite(tape.gradient(loss, flat).numpy()).all()
 
 
 def test_ms_ssim_adapts_scales_to_patch_size():

@@ -36,6 +36,7 @@ LOSS_TYPES = {
     "l1_sum": LossType(F.l1_sum),
     "tv": LossType(F.total_variation),
     "yuv_l1": LossType(F.yuv_l1),
+    "ssim": LossType(F.ssim),
     "ms_ssim": LossType(F.ms_ssim),
     "ms_ssim_gray": LossType(F.ms_ssim_gray),
     "content": LossType(F.content, "vgg", ("relu5_4",)),

@@ -156,6 +156,13 @@ def ms_ssim_value(a, b, filter_size: int = 7, max_scales: int = 5, sigma: float 
     return value
 
 
+def ssim(enhanced, target, filter_size: int = 11, scale: float = 1.0):
+    """``scale * (1 - SSIM)`` per example: single scale, Gaussian window ``filter_size``
+    (sigma 1.5), the SSIM our validation reports (``tf.image.ssim``'s settings)."""
+    value, _ = _ssim_parts(tf.cast(enhanced, tf.float32), tf.cast(target, tf.float32), _gauss_window(filter_size))
+    return scale * (1.0 - value)
+
+
 def ms_ssim(enhanced, target, filter_size: int = 7, scale: float = 1.0):
     """``scale * (1 - MS-SSIM)`` per example (RSGUNet: scale 1000 on grayscale)."""
     return scale * (1.0 - ms_ssim_value(enhanced, target, filter_size))
