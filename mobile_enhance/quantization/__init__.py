@@ -90,6 +90,8 @@ def calibrate_ranges(qat_model, batches) -> int:
                 else:
                     high[v.ref()] = np.maximum(high.get(v.ref(), value), value)
             count += 1
+    if not count:
+        raise ValueError("calibrate_ranges needs at least one batch")
     for v in variables:
         v.assign(low[v.ref()] if v.ref() in low else high[v.ref()])
     return count
