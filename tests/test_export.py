@@ -117,11 +117,12 @@ def test_cli_export_from_a_run_and_from_weights(dped_root, tmp_path, capsys):
     assert cli(["mobile-enhance", "train", "--model=fast_dped", f"--data=dped:{dped_root}", f"--run_dir={run}",
                 "--steps=2", "--batch_size=2", "--patch_size=32", "--losses=pixel", "--quiet"]) == 0
     out = tmp_path / "fd_int8.tflite"
-    assert cli(["mobile-enhance", "export", f"--run_dir={run}", "--quant=int8", "--size=32x32", f"--output={out}", "--min_psnr=0"]) == 0
+    assert cli(["mobile-enhance", "export", f"--run_dir={run}", "--quant=int8", "--size=32x32", f"--output={out}", "--min_psnr=0",
+                "--fidelity_images=3"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "vs targets" in printed
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["model"] == "fast_dped" and sidecar["source"]["sha256"]
+    assert sidecar["model"] == "fast_dped" and sidecar["source"]["sha256"] and sidecar["fidelity"]["images"] == 3
     weights = tmp_path / "w.weights.h5"
     build_model("srcnn").save_weights(str(weights))
     assert cli(["mobile-enhance", "export", f"--weights={weights}", "--model=srcnn", "--size=24x24", f"--output={tmp_path / 's.tflite'}"]) == 0

@@ -27,6 +27,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("io", "uint8", ["uint8", "int8", "float32"], "int8 modes: input/output type.", flag_values=fv)
     flags.DEFINE_integer("calibration", 32, "Representative images for int8 calibration.", flag_values=fv)
     flags.DEFINE_integer("qat_steps", 200, "qat_int8: fine-tuning steps.", flag_values=fv)
+    flags.DEFINE_integer(
+        "fidelity_images", 16, "Held-out pairs for the fidelity figures (more: steadier figures, more memory at large sizes).", flag_values=fv
+    )
     flags.DEFINE_float("min_psnr", None, "Fidelity floor, dB against the float model (default per mode).", flag_values=fv)
     flags.DEFINE_boolean("force", False, "Write the file even below the fidelity floor.", flag_values=fv)
     flags.DEFINE_string("saved_model", None, "Also write a TensorFlow SavedModel to this folder.", flag_values=fv)
@@ -72,6 +75,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         min_psnr=fv["min_psnr"].value,
         force=fv["force"].value,
         qat_steps=fv["qat_steps"].value,
+        fidelity_count=fv["fidelity_images"].value,
     )
     for r in results:
         f = r.sidecar["fidelity"]
