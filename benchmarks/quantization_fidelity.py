@@ -39,18 +39,18 @@ def main(argv=None) -> int:
 
     from mobile_enhance.export import export_model, load_trained
 
+    counts = [int(c) for c in args.calibration.split(",")]
     rows = []
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
             model, source, files, name, kwargs = load_trained(run_dir=run)
             size = (source.patch_size, source.patch_size)
-            counts = [int(c) for c in args.calibration.split(",")]
             for mode, count in [("float32", 0)] + [(m, c) for m in MODES[1:] for c in counts]:
                 (result,) = export_model(
                     model, Path(tmp) / f"{name}_{mode}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
                     checkpoint_files=files, fidelity_count=args.fidelity_count, qat_steps=args.qat_steps, min_psnr=0,
-                    calibration_count=count or 32,
+                    **({"calibration_count": count} if count else {}),
                 )
                 f = result.sidecar["fidelity"]
                 rows.append({

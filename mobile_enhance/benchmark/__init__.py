@@ -103,7 +103,7 @@ def _measure(task: str, kwargs: dict, isolate: bool, threads_env: int | None = N
     return run_task(task, kwargs)
 
 
-#: How TensorFlow runs the --keras model, and the runtime name of its rows.
+#: The runtime name of the --keras rows, per way TensorFlow runs the model (measure.KERAS_CALLS).
 KERAS_RUNTIMES = {"predict": "TensorFlow (tf_keras, model.predict)", "function": "TensorFlow (tf_keras, tf.function)"}
 
 
@@ -243,6 +243,11 @@ def run_benchmark(
         rows.append(row)
         log(f"  {row['backend']} {row['runtime']} x{row['threads']}: median {row['median_ms']:.2f} ms (min {row['min_ms']:.2f}, p90 {row['p90_ms']:.2f})")
 
+    def add_keras(device: str, t: int, call: str) -> None:
+        kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": device, "call": call}
+        add({"backend": device, "runtime": KERAS_RUNTIMES[call], "threads": t, "model": f"keras:{keras}", "quant": "float32"},
+            _measure("keras", kw, isolate), f"{device} (TensorFlow)")
+
     common = {"model_path": str(path), "runs": runs, "warmup": warmup, "size": [h, w]}
     if "cpu" in backends:
         for t in threads:
@@ -250,9 +255,7 @@ def run_benchmark(
         if keras:
             for t in threads:
                 for call in keras_calls:
-                    kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "cpu", "call": call}
-                    answer = _measure("keras", kw, isolate)
-                    add({"backend": "cpu", "runtime": KERAS_RUNTIMES[call], "threads": t, "model": f"keras:{keras}", "quant": "float32"}, answer, "cpu (TensorFlow)")
+                    add_keras("cpu", t, call)
     if "gpu" in backends:
         t = max(threads)
         if gpu_delegate:
@@ -263,9 +266,7 @@ def run_benchmark(
                 _measure("compiled", {**common, "threads": t, "accelerator": "gpu"}, isolate), "gpu (LiteRT)")
         if keras:
             for call in keras_calls:
-                kw = {"name": keras, "size": [h, w], "threads": t, "runs": runs, "warmup": warmup, "weights": keras_weights, "device": "gpu", "call": call}
-                add({"backend": "gpu", "runtime": KERAS_RUNTIMES[call], "threads": t, "model": f"keras:{keras}", "quant": "float32"},
-                    _measure("keras", kw, isolate), "gpu (TensorFlow)")
+                add_keras("gpu", t, call)
     if "adb" in backends:
         from mobile_enhance.benchmark.android import AndroidBench, AndroidUnavailable, subprocess_runner
 

@@ -269,6 +269,10 @@ def compiled_model_output(model_path: str, image: np.ndarray, accelerator: str =
     return np.asarray(outputs[0].read(int(np.prod(image.shape)), np.float32)).reshape(image.shape)
 
 
+#: How :func:`measure_keras` can run the model.
+KERAS_CALLS = ("predict", "function")
+
+
 def measure_keras(
     name: str,
     size: tuple[int, int],
@@ -284,7 +288,7 @@ def measure_keras(
 
     ``call``: "predict" times ``model.predict``; "function" a traced ``tf.function``.
     """
-    if call not in ("predict", "function"):
+    if call not in KERAS_CALLS:
         raise ValueError(f"call must be predict or function, got {call!r}")
     from mobile_enhance.compat import GPUS, tf
 

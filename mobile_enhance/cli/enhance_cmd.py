@@ -21,7 +21,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "model", None, "The .tflite model (default: tflite_models/default.tflite, else tflite_models/default_int8.tflite).", flag_values=fv
     )
     flags.DEFINE_integer("tile", None, "Window side for a dynamic-size model (default 256; memory grows with it); a fixed-size model uses its size.", flag_values=fv)
-    flags.DEFINE_integer("overlap", None, "Pixels shared by neighbouring windows (default 32, at most a quarter of the window).", flag_values=fv)
+    flags.DEFINE_integer("overlap", None, "Pixels shared by neighbouring windows (default: half the window of a fixed-size model; 32, at most a quarter of the window, for a dynamic one).", flag_values=fv)
     flags.DEFINE_integer("threads", None, "Interpreter threads (default: the CPUs this process may use).", flag_values=fv)
     flags.DEFINE_enum("format", "jpg", ["jpg", "png", "same"], "Output format; `same` keeps each photo's format.", flag_values=fv)
     flags.DEFINE_integer("quality", 95, "JPEG (and WebP) quality, 1-100.", flag_values=fv)

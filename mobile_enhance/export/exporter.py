@@ -150,7 +150,7 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
     need thousands of steps to forget that, see :func:`calibrate_ranges`); the short
     fine-tune at a low learning rate then adapts the weights to the 8-bit grid with the
     ranges held fixed (moving ranges, averaged over small batches, end up narrower than
-    the calibrated ones and clip the brightest pixels).
+    the calibrated ones).
     """
     from mobile_enhance.quantization import calibrate_ranges, frozen_ranges, quantize_model, quantize_scope
 
@@ -385,11 +385,11 @@ def load_trained(run_dir=None, weights=None, model_name=None, model_kwargs=None,
     spec, patch = data, patch_size
     if run_dir:
         from mobile_enhance.training import load_generator
+        from mobile_enhance.training.trainer import latest_checkpoint
 
         model, config = load_generator(run_dir)
         model_name, model_kwargs = config.model, config.model_kwargs
-        ckpt = Path(run_dir) / "checkpoints" / (Path(run_dir) / "checkpoints" / "latest").read_text().strip()
-        files = sorted(ckpt.glob("ckpt.*"))
+        files = sorted(latest_checkpoint(Path(run_dir) / "checkpoints").glob("ckpt.*"))
         spec = spec or config.data.spec
         phone = config.data.phone if not data else phone
         patch = patch or config.data.patch_size

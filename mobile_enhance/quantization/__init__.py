@@ -46,8 +46,8 @@ def quantize_model(model):
 
 
 @contextlib.contextmanager
-def _range_decay(decay):
-    """Within the block, tfmot's moving-average range quantizers use ``decay()`` as EMA decay.
+def _range_decay(decay: float):
+    """Within the block, tfmot's moving-average range quantizers use ``decay`` as EMA decay.
 
     tfmot hard-codes 0.999 in ``MovingAverageQuantizer``; the quantizer looks the op up in
     its module at every (eager) call, so replacing the module attribute is enough.
@@ -57,7 +57,7 @@ def _range_decay(decay):
     original = quant_ops.MovingAvgQuantize
 
     def moving_avg_quantize(*args, ema_decay=0.999, **kwargs):
-        return original(*args, ema_decay=decay(), **kwargs)
+        return original(*args, ema_decay=decay, **kwargs)
 
     quant_ops.MovingAvgQuantize = moving_avg_quantize
     try:
@@ -80,7 +80,7 @@ def calibrate_ranges(qat_model, batches) -> int:
     variables = [v for v in qat_model.non_trainable_variables if _is_range(v)]
     low, high = {}, {}
     count = 0
-    with _range_decay(lambda: 0.0):
+    with _range_decay(0.0):
         for x in batches:
             qat_model(x, training=True)
             for v in variables:
@@ -100,7 +100,7 @@ def calibrate_ranges(qat_model, batches) -> int:
 def frozen_ranges():
     """Within the block, training leaves the activation ranges where they are
     (EMA decay 1): fine-tuning after :func:`calibrate_ranges` adapts the weights only."""
-    return _range_decay(lambda: 1.0)
+    return _range_decay(1.0)
 
 
 def _is_range(variable) -> bool:

@@ -205,10 +205,7 @@ class Trainer:
             atomic_write_text(self.run_dir / "config.json", json.dumps(self.config.to_json(), indent=2) + "\n")
 
     def latest_checkpoint(self) -> Path | None:
-        pointer = self.ckpt_dir / "latest"
-        if not pointer.exists():
-            return None
-        return self.ckpt_dir / pointer.read_text().strip()
+        return latest_checkpoint(self.ckpt_dir)
 
     def restore_latest(self):
         path = self.latest_checkpoint()
@@ -216,8 +213,7 @@ class Trainer:
         try:
             self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
         except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            raise CheckpointError(f"{path}: checkpoint cannot be restored ({first}); it is corrupt or from another model") from None
+            raise CheckpointError(f"{path}: checkpoint cannot be restored ({_first_line(error)}); it is corrupt or from another model") from None
         log.info("resumed from %s at step %d", path, int(self.step.numpy()))
 
     def init_generator(self, init_from):
@@ -235,8 +231,7 @@ class Trainer:
             try:
                 self.generator.load_weights(str(path))
             except Exception as error:  # noqa: BLE001 - any failure to read means a bad file
-                first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-                raise CheckpointError(f"{path}: cannot initialise {self.config.model} from it ({first})") from None
+                raise CheckpointError(f"{path}: cannot initialise {self.config.model} from it ({_first_line(error)})") from None
         else:
             raise UserError(f"{path}: --init_from is neither a run folder nor a weights file")
         log.info("generator initialised from %s", path)
@@ -420,6 +415,19 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     return Trainer(config, run_dir, resume=resume, progress=progress).train()
 
 
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The checkpoint folder ``ckpt_dir/latest`` names, or ``None`` before the first one."""
+    pointer = Path(ckpt_dir) / "latest"
+    if not pointer.exists():
+        return None
+    return Path(ckpt_dir) / pointer.read_text().strip()
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
 def _run_config(run_dir: Path) -> TrainConfig:
     config_path = run_dir / "config.json"
     if not config_path.exists():
@@ -428,14 +436,13 @@ def _run_config(run_dir: Path) -> TrainConfig:
 
 
 def _read_generator(run_dir: Path, model) -> None:
-    pointer = run_dir / "checkpoints" / "latest"
-    if not pointer.exists():
-        raise CheckpointError(f"{run_dir}: no checkpoint (no {pointer})")
-    prefix = run_dir / "checkpoints" / pointer.read_text().strip() / "ckpt"
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint (no {run_dir / 'checkpoints' / 'latest'})")
     try:
-        tf.train.Checkpoint(generator=model).read(str(prefix)).expect_partial().assert_existing_objects_matched()
+        tf.train.Checkpoint(generator=model).read(str(ckpt / "ckpt")).expect_partial().assert_existing_objects_matched()
     except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
-        raise CheckpointError(f"{prefix.parent}: checkpoint cannot be restored ({str(error).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{ckpt}: checkpoint cannot be restored ({_first_line(error)})") from None
 
 
 def load_generator(run_dir):
