@@ -173,3 +173,25 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
         assert r["meets_targets"] == (r["mode"] == "float32" or (r["psnr_loss_vs_float32"] <= 0.3 and r["size_ratio_vs_float32"] <= 0.3)
                                       or (r["mode"] == "qat_int8" and r["psnr_loss_vs_float32"] <= 0.3))
     assert "| srcnn | int8 | 2 |" in (out / "quantization.md").read_text()
+
+
+def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):
+    import importlib.util
+
+    from mobile_enhance.benchmark import REPO_ROOT
+    from mobile_enhance.training import resolve, train
+
+    config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2,
+                                   "eval_every": 2, "checkpoint_every": 2, "losses": "pixel"})
+    train(config, tmp_path / "run", progress=False)
+    spec = importlib.util.spec_from_file_location("quantization_debug", REPO_ROOT / "benchmarks" / "quantization_debug.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    name, rows = script.layer_errors(tmp_path / "run", calibration=4, debug_images=2)
+    assert name == "fast_dped" and rows
+    ratios = [r["rmse_over_scale"] for r in rows]
+    assert ratios == sorted(ratios, reverse=True) and ratios[0] > 0
+    assert {"CONV_2D", "MEAN"} <= {r["op"] for r in rows}
+    assert script.main([str(tmp_path / "run"), "--calibration=4", "--debug_images=2", "--top=3", f"--out={tmp_path}"]) == 0
+    table = (tmp_path / "quantization_debug_fast_dped.md").read_text()
+    assert table.count("\n| ") == 4  # header + 3 rows
