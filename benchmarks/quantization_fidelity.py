@@ -1,6 +1,7 @@
 """Does quantization keep the enhancement? float32 vs int8 vs qat_int8 on held-out data.
 
-For each trained run folder: export float32, int8 and qat_int8 at the run's patch size,
+For each trained run folder: export float32, int8 and qat_int8 at the run's patch size
+(and, for models with instance norms, int8 without their equalization, for comparison),
 with calibration and QAT on the run's own training data and fidelity on its held-out
 pairs (``mobile_enhance.export.export_model``), then tabulate PSNR/SSIM against the targets,
 the loss against float32, and file sizes. Writes ``benchmarks/results/quantization.{json,md}``.
@@ -25,7 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-MODES = ("float32", "int8", "qat_int8")
+#: Row label -> (export mode, instance-norm equalization). ``int8_unequalized`` is the
+#: int8 export as it was before equalization; it is only run for models with instance norms.
+VARIANTS = {"float32": ("float32", False), "int8": ("int8", True), "qat_int8": ("qat_int8", True),
+            "int8_unequalized": ("int8", False)}
 
 
 def main(argv=None) -> int:
@@ -46,21 +50,24 @@ def main(argv=None) -> int:
         for run in args.runs:
             model, source, files, name, kwargs = load_trained(run_dir=run)
             size = (source.patch_size, source.patch_size)
-            for mode, count in [("float32", 0)] + [(m, c) for m in MODES[1:] for c in counts]:
+            has_norms = any(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
+            labels = [label for label in VARIANTS if label != "float32" and (has_norms or label != "int8_unequalized")]
+            for label, count in [("float32", 0)] + [(m, c) for m in labels for c in counts]:
+                mode, equalize = VARIANTS[label]
                 (result,) = export_model(
-                    model, Path(tmp) / f"{name}_{mode}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
+                    model, Path(tmp) / f"{name}_{label}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
                     checkpoint_files=files, fidelity_count=args.fidelity_count, qat_steps=args.qat_steps, min_psnr=0,
-                    **({"calibration_count": count} if count else {}),
+                    equalize=equalize, **({"calibration_count": count} if count else {}),
                 )
                 f = result.sidecar["fidelity"]
                 rows.append({
-                    "run": str(run), "model": name, "mode": mode, "calibration_images": count, "size": list(size), "images": f["images"],
+                    "run": str(run), "model": name, "mode": label, "calibration_images": count, "size": list(size), "images": f["images"],
                     "psnr_vs_target": f["tflite_vs_target"]["psnr"], "ssim_vs_target": f["tflite_vs_target"]["ssim"],
                     "float_psnr_vs_target": f["float_vs_target"]["psnr"], "input_psnr_vs_target": f["input_vs_target"]["psnr"],
                     "input_ssim_vs_target": f["input_vs_target"]["ssim"],
                     "psnr_vs_float": f["tflite_vs_float"]["psnr"], "bytes": result.sidecar["file"]["bytes"],
                 })
-                print(f"{name} {mode} ({count} calibration images): {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes",
+                print(f"{name} {label} ({count} calibration images): {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes",
                       file=sys.stderr)
     by = {(r["run"], r["mode"]): r for r in rows}
     for r in rows:
@@ -69,7 +76,7 @@ def main(argv=None) -> int:
         r["ssim_loss_vs_float32"] = round(base["ssim_vs_target"] - r["ssim_vs_target"], 4)
         r["size_ratio_vs_float32"] = round(r["bytes"] / base["bytes"], 3)
         r["meets_targets"] = r["mode"] == "float32" or (
-            r["psnr_loss_vs_float32"] <= 0.3 and (r["mode"] != "int8" or r["size_ratio_vs_float32"] <= 0.3)
+            r["psnr_loss_vs_float32"] <= 0.3 and (not r["mode"].startswith("int8") or r["size_ratio_vs_float32"] <= 0.3)
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -133,6 +133,7 @@ def main(argv=None) -> int:
     from mobile_enhance.export import convert
     from mobile_enhance.models import MODELS, build_model, get_model_info, padded_size
     from mobile_enhance.models.stats import count_macs
+    from mobile_enhance.quantization import equalize_instance_norms
 
     names = args.models.split(",") if args.models else list(MODELS)
     for name in names:
@@ -185,10 +186,12 @@ def main(argv=None) -> int:
                     t0 = time.perf_counter()
                     rep = None
                     calib_note = ""
+                    graph = model
                     if quant == "int8":
                         images, calib_note = calibration_images(photos, args.calibration if not hd else min(args.calibration, 4), rh, rw)
                         rep = lambda images=images: iter(images)  # noqa: E731
-                    data = convert(model, quant, input_size=(rh, rw), representative=rep)
+                        graph, _ = equalize_instance_norms(model, np.concatenate(images))  # as `mobile-enhance export` does
+                    data = convert(graph, quant, input_size=(rh, rw), representative=rep)
                     file = (keep or Path(tmp)) / f"{name}_{quant}_{rh}x{rw}.tflite"
                     file.write_bytes(data)
                     _log(f"[{time.perf_counter() - started:6.0f} s] {name} {quant} {rh}x{rw}: converted in {time.perf_counter() - t0:.1f} s"

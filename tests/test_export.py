@@ -50,6 +50,8 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
         sizes[mode] = sidecar["file"]["bytes"]
         if mode in ("int8", "qat_int8"):
             assert sidecar["input"]["dtype"] == "uint8" and sidecar["input"]["quantization"]["scale"] > 0
+            norms = sum(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
+            assert sidecar["quantization"]["instance_norms_equalized"] == norms
         if mode == "float32":
             assert fid["tflite_vs_float"]["psnr"] > 60
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]

@@ -172,3 +172,65 @@ def test_noise_channels_train_both_regimes():
     assert np.all(per_example[per_example > 0] > 0.5)
     assert not layer(x, training=False).numpy()[..., 3:].any()
     assert NoiseChannels.from_config(layer.get_config()).zero_fraction == 0.5
+
+
+def _spread_channels(rng, n=4, size=32, channels=8):
+    # a feature map whose channels differ 100x in spread, as the muxdemux norms meet them
+    spread = np.geomspace(1.0, 0.01, channels).astype(np.float32)
+    return (rng.normal(size=(n, size, size, channels)) * spread + rng.normal(size=(1, 1, 1, channels)) * spread).astype(np.float32)
+
+
+def test_instance_norm_prescale_keeps_the_float_output(rng):
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    x = _spread_channels(rng)
+    plain = InstanceNormalization(epsilon=1e-3)
+    scaled = InstanceNormalization(epsilon=1e-3, prescale=list(np.geomspace(1.0, 100.0, 8)))
+    plain.build(x.shape)
+    scaled.build(x.shape)
+    np.testing.assert_allclose(scaled(x).numpy(), plain(x).numpy(), atol=2e-5)
+    assert InstanceNormalization.from_config(scaled.get_config()).prescale == scaled.prescale
+    with pytest.raises(ValueError, match="positive"):
+        InstanceNormalization(prescale=[1.0, 0.0])
+    with pytest.raises(ValueError, match="2 values for 8 channels"):
+        InstanceNormalization(prescale=[1.0, 2.0])(x)
+
+
+def test_equalized_instance_norms_survive_int8(rng):
+    # A conv whose output channels differ 30x in spread (all well above the epsilon),
+    # then an instance norm: in int8 the weak channels' squares round to zero and the
+    # norm blows them up. Equalization
+    # must keep the float function and bring the int8 file close to it.
+    from mobile_enhance.models.layers import InstanceNormalization
+    from mobile_enhance.quantization import equalize_instance_norms
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((None, None, 3))
+    features = keras.layers.Conv2D(8, 3, padding="same", name="conv")(inputs)
+    normed = InstanceNormalization(name="norm")(features)
+    outputs = keras.layers.Conv2D(3, 1, activation="sigmoid", name="out")(keras.layers.ReLU()(normed))
+    model = keras.Model(inputs, outputs)
+    kernel, bias = model.get_layer("conv").get_weights()
+    model.get_layer("conv").set_weights([kernel * np.geomspace(30.0, 1.0, 8), bias * 0])
+    calibration = images(rng, 8, 32, 32)
+    x = images(rng, 4, 32, 32)
+    equalized, count = equalize_instance_norms(model, calibration, batch_size=3)
+    assert count == 1 and equalized is not model
+    np.testing.assert_allclose(equalized(x).numpy(), model(x).numpy(), atol=1e-5)
+    prescaled = equalized.get_layer("norm").prescale
+    spread = np.median(keras.Model(model.input, features)(calibration).numpy().std(axis=(1, 2)), axis=0)
+    np.testing.assert_allclose(np.asarray(prescaled) * spread, 1.0, rtol=1e-4)
+
+    def int8_psnr(m):
+        out = run_tflite(convert(m, "int8", input_size=(32, 32), representative=lambda: (c[None] for c in calibration)), x)
+        return -10 * np.log10(np.mean((out.astype(np.float32) - model(x).numpy()) ** 2))
+
+    plain, better = int8_psnr(model), int8_psnr(equalized)
+    assert better > 35 and better > plain + 6, (plain, better)
+
+
+def test_equalize_leaves_models_without_norms_alone(rng):
+    from mobile_enhance.quantization import equalize_instance_norms
+
+    model = build_model("srcnn")
+    assert equalize_instance_norms(model, images(rng, 2, 16, 16)) == (model, 0)

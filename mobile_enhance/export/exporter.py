@@ -196,19 +196,24 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
             ) from None
 
 
-def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps):
-    representative = None
+def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True):
+    """``(tflite bytes, instance norms equalized)``."""
+    representative, equalized = None, 0
     if mode in ("int8", "qat_int8"):
         if source is None:
             raise ExportError(f"{mode} needs a representative set: pass --data (or a --run_dir whose config names it)")
         h, w = size if size is not None else (source.patch_size, source.patch_size)
         inputs = representative_inputs(source, h, w, calibration_count)
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
+        if equalize:
+            from mobile_enhance.quantization import equalize_instance_norms
+
+            model, equalized = equalize_instance_norms(model, inputs)
     if mode == "qat_int8":
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
         qat = qat_finetune(model, source, qat_steps, calibration=calibration)
-        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype)
-    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype)
+        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized
+    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype), equalized
 
 
 def _sha256(paths) -> str:
@@ -243,6 +248,7 @@ def export_model(
     min_psnr: float | None = None,
     force: bool = False,
     qat_steps: int = 200,
+    equalize: bool = True,
 ) -> list[ExportResult]:
     """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
 
@@ -255,6 +261,9 @@ def export_model(
       io_dtype: int8 modes: input/output type ``uint8``, ``int8`` or ``float32``.
       min_psnr: fidelity floor in dB against the float model (default per mode:
         :data:`DEFAULT_MIN_PSNR`); ``force`` writes the file anyway.
+      equalize: int8 modes: put each instance norm's channels on one scale first
+        (:func:`mobile_enhance.quantization.equalize_instance_norms`; the float function
+        is unchanged).
 
     Returns:
       One :class:`ExportResult` per size.
@@ -285,7 +294,7 @@ def export_model(
             check_input_size(name, *size)
     results = []
     for size in sizes:
-        blob = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps)
+        blob, equalized = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize)
         if size is None:
             _check_dynamic(blob, multiple, name)
         fh, fw = size if size is not None else ((source.patch_size,) * 2 if source is not None else (4 * multiple,) * 2)
@@ -326,7 +335,8 @@ def export_model(
             "source": {"files": [str(p) for p in checkpoint_files], "sha256": _sha256(checkpoint_files) if checkpoint_files else None},
             "quantization": {"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
                              "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
-                             "qat_steps": qat_steps if mode == "qat_int8" else 0},
+                             "qat_steps": qat_steps if mode == "qat_int8" else 0,
+                             "instance_norms_equalized": equalized},
             "input": tensor_contract(interpreter.get_input_details()[0]),
             "output": tensor_contract(interpreter.get_output_details()[0]),
             "ops": sorted(set(operator_names(blob))),

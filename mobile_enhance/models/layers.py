@@ -99,17 +99,28 @@ class InstanceNormalization(keras.layers.Layer):
     ``y = gamma * (x - mean_hw(x)) / sqrt(var_hw(x) + epsilon) + beta`` with one learned
     ``gamma`` and ``beta`` per channel (2*C parameters), as in the DPED generator.
 
+    ``prescale`` (one positive constant per channel, not trained; set for int8 export by
+    :func:`mobile_enhance.quantization.equalize_instance_norms`) multiplies the input
+    before the statistics and the epsilon by its square, which leaves the float output
+    unchanged but puts every channel's mean, variance and 1/std on one scale, so that one
+    int8 scale per tensor can hold them all.
+
     Input and output: ``(N, H, W, C)`` float32.
     """
 
-    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, **kwargs):
+    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, prescale=None, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
+        self.prescale = None if prescale is None else [float(v) for v in prescale]
+        if self.prescale is not None and min(self.prescale) <= 0:
+            raise ValueError(f"{self.name}: prescale must be positive, got a minimum of {min(self.prescale)}")
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
+        if self.prescale is not None and len(self.prescale) != channels:
+            raise ValueError(f"{self.name}: prescale has {len(self.prescale)} values for {channels} channels")
         self.gamma = (
             self.add_weight(name="gamma", shape=(channels,), initializer="ones") if self.scale else None
         )
@@ -122,10 +133,14 @@ class InstanceNormalization(keras.layers.Layer):
         # Written as SUB and MUL rather than tf.nn.moments' SQUARED_DIFFERENCE: XNNPACK
         # takes int8 SUB/MUL/MEAN but not int8 SQUARED_DIFFERENCE, which left every norm
         # layer's full-size work to the slow reference kernels in int8 TFLite files.
+        epsilon = self.epsilon
+        if self.prescale is not None:
+            prescale = tf.constant(self.prescale, inputs.dtype)
+            inputs, epsilon = inputs * prescale, epsilon * prescale * prescale
         mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
         centered = inputs - mean
         variance = tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True)
-        outputs = centered * tf.math.rsqrt(variance + self.epsilon)
+        outputs = centered * tf.math.rsqrt(variance + epsilon)
         if self.gamma is not None:
             outputs = outputs * self.gamma
         if self.beta is not None:
@@ -136,7 +151,8 @@ class InstanceNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "prescale": self.prescale}
 
     def quantize_config(self):
         return _output_quantize_config()
