@@ -52,6 +52,7 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
             assert sidecar["input"]["dtype"] == "uint8" and sidecar["input"]["quantization"]["scale"] > 0
             norms = sum(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
             assert sidecar["quantization"]["instance_norms_equalized"] == norms
+            assert sidecar["quantization"]["calibration_percentile"] == (99.9 if mode == "int8" else None)
         if mode == "float32":
             assert fid["tflite_vs_float"]["psnr"] > 60
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
@@ -168,7 +169,7 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
     assert script.main([str(tmp_path / "run"), "--qat_steps=1", "--calibration=2,4", "--fidelity_count=4", f"--out={out}"]) == 0
     rows = json.loads((out / "quantization.json").read_text())["rows"]
     assert [(r["mode"], r["calibration_images"]) for r in rows] == [
-        ("float32", 0), ("int8", 2), ("int8", 4), ("qat_int8", 2), ("qat_int8", 4)]
+        ("float32", 0), ("int8", 2), ("int8", 4), ("qat_int8", 2), ("qat_int8", 4), ("int8_minmax", 2), ("int8_minmax", 4)]
     base = rows[0]
     for r in rows:
         assert r["psnr_loss_vs_float32"] == pytest.approx(base["psnr_vs_target"] - r["psnr_vs_target"], abs=1e-3)

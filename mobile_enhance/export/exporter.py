@@ -36,6 +36,9 @@ EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "qat_int8")
 SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
 
 #: Default fidelity floors: PSNR (dB) of the TFLite output against the float Keras output.
+#: Default share (%) of each activation's calibration values an int8 range covers.
+DEFAULT_PERCENTILE = 99.9
+
 DEFAULT_MIN_PSNR = {"float32": 60.0, "float16": 40.0, "dynamic": 30.0, "int8": 28.0, "qat_int8": 28.0}
 
 
@@ -196,7 +199,7 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
             ) from None
 
 
-def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True):
+def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0):
     """``(tflite bytes, instance norms equalized)``."""
     representative, equalized = None, 0
     if mode in ("int8", "qat_int8"):
@@ -213,7 +216,8 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
         qat = qat_finetune(model, source, qat_steps, calibration=calibration)
         return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized
-    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype), equalized
+    extra = {"percentile": percentile} if mode == "int8" else {}
+    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype, **extra), equalized
 
 
 def _sha256(paths) -> str:
@@ -249,6 +253,7 @@ def export_model(
     force: bool = False,
     qat_steps: int = 200,
     equalize: bool = True,
+    calibration_percentile: float = DEFAULT_PERCENTILE,
 ) -> list[ExportResult]:
     """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
 
@@ -264,6 +269,10 @@ def export_model(
       equalize: int8 modes: put each instance norm's channels on one scale first
         (:func:`mobile_enhance.quantization.equalize_instance_norms`; the float function
         is unchanged).
+      calibration_percentile: ``int8``: the share (%) of each activation's calibration
+        values its int8 range covers (100: minimum to maximum; see
+        :func:`mobile_enhance.export.tflite.percentile_ranges`). ``qat_int8`` takes its
+        ranges from the fine-tuned model.
 
     Returns:
       One :class:`ExportResult` per size.
@@ -294,7 +303,7 @@ def export_model(
             check_input_size(name, *size)
     results = []
     for size in sizes:
-        blob, equalized = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize)
+        blob, equalized = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile)
         if size is None:
             _check_dynamic(blob, multiple, name)
         fh, fw = size if size is not None else ((source.patch_size,) * 2 if source is not None else (4 * multiple,) * 2)
@@ -336,7 +345,8 @@ def export_model(
             "quantization": {"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
                              "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
                              "qat_steps": qat_steps if mode == "qat_int8" else 0,
-                             "instance_norms_equalized": equalized},
+                             "instance_norms_equalized": equalized,
+                             "calibration_percentile": calibration_percentile if mode == "int8" else None},
             "input": tensor_contract(interpreter.get_input_details()[0]),
             "output": tensor_contract(interpreter.get_output_details()[0]),
             "ops": sorted(set(operator_names(blob))),

@@ -28,6 +28,7 @@ def convert(
     input_size: tuple[int, int] | None = None,
     representative: Callable[[], Iterable[np.ndarray]] | None = None,
     io_dtype: str = "uint8",
+    percentile: float = 100.0,
 ) -> bytes:
     """Convert a Keras generator to a TFLite flatbuffer.
 
@@ -38,6 +39,9 @@ def convert(
       representative: for ``int8``, a callable returning an iterable of
         ``(1, H, W, 3)`` float32 arrays in [0, 1] used to calibrate activation ranges.
       io_dtype: for ``int8``, the input/output type: ``uint8``, ``int8`` or ``float32``.
+      percentile: for ``int8``, the share (%) of each activation's calibration values its
+        int8 range covers: 100 takes the minimum and maximum (TFLite's calibration); below
+        100 the rarest extremes are clipped (:func:`percentile_ranges`).
 
     Returns:
       The ``.tflite`` file's bytes.
@@ -56,9 +60,86 @@ def convert(
         io_types = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
         if io_dtype not in io_types:
             raise UnknownNameError("int8 input/output type", io_dtype, io_types)
+        if not 0 < percentile <= 100:
+            raise UserError(f"the calibration percentile must be in (0, 100], got {percentile}")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if percentile < 100:
+            return _quantize_calibrated(
+                percentile_ranges(_calibrate_only(converter), representative, percentile), io_types[io_dtype]
+            )
         converter.inference_input_type = io_types[io_dtype]
         converter.inference_output_type = io_types[io_dtype]
     return converter.convert()
+
+
+# The calibrate / edit ranges / quantize split below is the route TensorFlow's own
+# QuantizationDebugger takes (tf.lite.experimental.QuantizationDebugger): the converter
+# stops after calibration, leaving a float model whose tensors carry their calibrated
+# min and max, and ``mlir_quantize`` turns that into the int8 file.
+
+
+def _calibrate_only(converter) -> bytes:
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - as QuantizationDebugger does
+    return converter.convert()
+
+
+def _quantize_calibrated(calibrated: bytes, io_type) -> bytes:
+    from tensorflow.lite.python import convert as lite_convert
+
+    return lite_convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)  # as TFLiteConverter calls it
+
+
+def percentile_ranges(calibrated: bytes, representative, percentile: float, bins: int = 4096) -> bytes:
+    """Narrow every calibrated activation range to the central ``percentile`` % of its values.
+
+    TFLite's calibration gives each activation the minimum and maximum it took over the
+    representative images, so one rare extreme sets the int8 step for every value of the
+    tensor, and more calibration images only widen the ranges. Here each internal
+    activation (the model's input and output keep theirs) is histogrammed over the same
+    images (``bins`` bins across its calibrated range) and its range cut where
+    ``(100 - percentile) / 2`` % of the values lie beyond each end; zero stays inside.
+
+    Args:
+      calibrated: a calibrated float ``.tflite`` (tensors carry min/max).
+      representative: callable returning the calibration inputs, ``(1, H, W, 3)`` float32.
+
+    Returns:
+      The same model with the narrowed ranges, ready for ``mlir_quantize``.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    graph = model.subgraphs[0]
+    ends = set(graph.inputs) | set(graph.outputs)
+    ranged = {
+        i: (float(t.quantization.min[0]), float(t.quantization.max[0]))
+        for i, t in enumerate(graph.tensors)
+        if i not in ends and t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1
+    }
+    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    index = interpreter.get_input_details()[0]["index"]
+    counts = {i: np.zeros(bins) for i in ranged}
+    for x in representative():
+        interpreter.set_tensor(index, np.asarray(x, np.float32))
+        interpreter.invoke()
+        for i, (low, high) in ranged.items():
+            if high > low:
+                counts[i] += np.histogram(interpreter.get_tensor(i), bins=bins, range=(low, high))[0]
+    tail = (100.0 - percentile) / 200.0
+    for i, (low, high) in ranged.items():
+        if high <= low or not counts[i].sum():
+            continue
+        cdf = np.cumsum(counts[i]) / counts[i].sum()
+        edges = np.linspace(low, high, bins + 1)
+        new_low = edges[min(int(np.searchsorted(cdf, tail)), bins)]
+        new_high = edges[min(int(np.searchsorted(cdf, 1.0 - tail)) + 1, bins)]
+        quantization = graph.tensors[i].quantization
+        quantization.min, quantization.max = [min(float(new_low), 0.0)], [max(float(new_high), 0.0)]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
