@@ -198,3 +198,13 @@ def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):
     assert script.main([str(tmp_path / "run"), "--calibration=4", "--debug_images=2", "--top=3", f"--out={tmp_path}"]) == 0
     table = (tmp_path / "quantization_debug_fast_dped.md").read_text()
     assert table.count("\n| ") == 4  # header + 3 rows
+
+
+def test_qat_finetune_is_reproducible(source):
+    # muxdemux draws noise in training: the fine-tune must still give the same weights twice
+    from mobile_enhance.export.exporter import qat_finetune
+
+    keras.utils.set_random_seed(0)
+    model = build_model("muxdemux")
+    first, second = (qat_finetune(model, source, steps=3, batch_size=2).get_weights() for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))

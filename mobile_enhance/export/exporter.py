@@ -144,7 +144,7 @@ def _psnr_ssim(a, b) -> dict:
 # -- QAT ------------------------------------------------------------------------------
 
 
-def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None):
+def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None, seed: int = 0):
     """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to the targets.
 
     Starts from the float weights. The activation ranges are first set from
@@ -153,7 +153,8 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
     need thousands of steps to forget that, see :func:`calibrate_ranges`); the short
     fine-tune at a low learning rate then adapts the weights to the 8-bit grid with the
     ranges held fixed (moving ranges, averaged over small batches, end up narrower than
-    the calibrated ones).
+    the calibrated ones). ``seed`` seeds TensorFlow's random ops (muxdemux's noise
+    channels), so that the same inputs give the same file.
     """
     from mobile_enhance.quantization import calibrate_ranges, frozen_ranges, quantize_model, quantize_scope
 
@@ -166,6 +167,7 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
             calibration = [next(batches)[0] for _ in range(4)]
         calibrate_ranges(qat, calibration)
         if steps:
+            keras.utils.set_random_seed(seed)
             qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
             with frozen_ranges():
                 qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
