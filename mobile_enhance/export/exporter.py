@@ -29,6 +29,7 @@ import numpy as np
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
 from mobile_enhance.export.analysis import operator_names, tensor_contract, xnnpack_leftovers
+from mobile_enhance.export.rewrite import rewritable, rewrite_for_xnnpack
 from mobile_enhance.export.tflite import convert, make_interpreter, run_tflite
 from mobile_enhance.fileio import atomic_path, atomic_write_bytes
 
@@ -202,7 +203,7 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
 
 
 def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0):
-    """``(tflite bytes, instance norms equalized)``."""
+    """``(tflite bytes, instance norms equalized, layers rewritten for XNNPACK)``."""
     representative, equalized = None, 0
     if mode in ("int8", "qat_int8"):
         if source is None:
@@ -215,11 +216,15 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
 
             model, equalized = equalize_instance_norms(model, inputs)
     if mode == "qat_int8":
+        # rewritten before QAT (the fake-quantized layers are not rewritable), at a size the
+        # training patches share (space_to_depth needs even sizes)
+        model, rewritten = rewrite_for_xnnpack(model, size if source.patch_size % 2 == 0 else None)
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
         qat = qat_finetune(model, source, qat_steps, calibration=calibration)
-        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized
+        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized, rewritten
     extra = {"percentile": percentile} if mode == "int8" else {}
-    return convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype, **extra), equalized
+    blob = convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype, **extra)
+    return blob, equalized, rewritable(model, size)
 
 
 def _sha256(paths) -> str:
@@ -305,7 +310,9 @@ def export_model(
             check_input_size(name, *size)
     results = []
     for size in sizes:
-        blob, equalized = _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile)
+        blob, equalized, rewritten = _convert(
+            model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile
+        )
         if size is None:
             _check_dynamic(blob, multiple, name)
         fh, fw = size if size is not None else ((source.patch_size,) * 2 if source is not None else (4 * multiple,) * 2)
@@ -351,6 +358,7 @@ def export_model(
                              "calibration_percentile": calibration_percentile if mode == "int8" else None},
             "input": tensor_contract(interpreter.get_input_details()[0]),
             "output": tensor_contract(interpreter.get_output_details()[0]),
+            "rewritten_layers": rewritten,  # exact rewrites for XNNPACK (export.rewrite)
             "ops": sorted(set(operator_names(blob))),
             "ops_not_in_xnnpack": xnnpack_leftovers(interpreter),
             "file": {"name": path.name, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},

@@ -29,6 +29,7 @@ def convert(
     representative: Callable[[], Iterable[np.ndarray]] | None = None,
     io_dtype: str = "uint8",
     percentile: float = 100.0,
+    rewrite: bool = True,
 ) -> bytes:
     """Convert a Keras generator to a TFLite flatbuffer.
 
@@ -42,12 +43,19 @@ def convert(
       percentile: for ``int8``, the share (%) of each activation's calibration values its
         int8 range covers: 100 takes the minimum and maximum (TFLite's calibration); below
         100 the rarest extremes are clipped (:func:`percentile_ranges`).
+      rewrite: convert the same function with the layers XNNPACK runs slowly (thin
+        convolutions, stride-2 transposed convolutions) rewritten exactly
+        (:mod:`mobile_enhance.export.rewrite`).
 
     Returns:
       The ``.tflite`` file's bytes.
     """
     if quant not in QUANT_MODES:
         raise UnknownNameError("quantization mode", quant, QUANT_MODES)
+    if rewrite:
+        from mobile_enhance.export.rewrite import rewrite_for_xnnpack
+
+        model, _ = rewrite_for_xnnpack(model, input_size)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
     if quant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

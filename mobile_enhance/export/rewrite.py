@@ -1,0 +1,158 @@
+"""Exact graph rewrites that XNNPACK runs faster: the same function, other layers.
+
+Measured on the 2-core CPU machine, LiteRT float32 at 720x1280, 2 threads (fast_dped's
+layers alone): its last layer, a 9x9 conv from 16 channels to 3, took 118.7 ms as it is
+and 37.6 ms rewritten; its 4x4 stride-2 transposed convs took 28.8 and 48.4 ms as they
+are and 20.5 and 22.2 ms rewritten. XNNPACK's convolutions are fast when they have many
+output channels; a layer with 3 of them, or a transposed conv, wastes most of the work.
+
+- **Thin convolution** (stride 1, ``same``, odd kernel of 5 or more, at most 4 input or
+  output channels, even input size): ``space_to_depth(2)``, a convolution on the
+  half-size image whose kernel holds the original one split by pixel phase (4x the
+  channels, a (k+1)/2-ish kernel), then ``depth_to_space(2)``.
+- **Transposed convolution** (stride 2, ``same``): each of the 4 output pixel phases is
+  an ordinary convolution of the input with some of the kernel's taps, so one
+  convolution with 4x the output channels and ``depth_to_space(2)`` give the same output.
+  The file then has no TRANSPOSE_CONV, which also fixes its input size.
+
+Each rewrite moves weights only (zeros where a phase has no tap): the float output equals
+the original's up to summation order. Layers the rewrites do not match stay as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobile_enhance.compat import keras, tf
+from mobile_enhance.models.layers import Demux, Mux
+
+L = keras.layers
+
+
+def _is_thin_conv(layer, even_size: bool) -> bool:
+    if type(layer) is not L.Conv2D or not even_size:
+        return False
+    k = layer.kernel_size
+    cin, cout = layer.kernel.shape[2], layer.kernel.shape[3]
+    return (
+        k[0] == k[1] and k[0] % 2 == 1 and k[0] >= 5 and tuple(layer.strides) == (1, 1) and layer.padding == "same"
+        and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1 and min(cin, cout) <= 4
+    )
+
+
+def _is_stride2_transpose(layer) -> bool:
+    return (
+        type(layer) is L.Conv2DTranspose and tuple(layer.strides) == (2, 2) and layer.padding == "same"
+        and layer.kernel_size[0] == layer.kernel_size[1] and layer.output_padding is None
+        and tuple(layer.dilation_rate) == (1, 1)
+    )
+
+
+def thin_conv_kernel(kernel: np.ndarray) -> np.ndarray:
+    """``(k, k, Cin, Cout)`` stride-1 kernel -> ``(K, K, 4 Cin, 4 Cout)`` on 2x2 pixel blocks.
+
+    Output phase ``(py, px)`` of block ``(m, n)`` is pixel ``(2m + py, 2n + px)``; input
+    phase ``(qy, qx)`` of block ``(m + by, n + bx)`` is pixel ``(2m + 2by + qy, ...)``, so
+    the tap is ``ky = 2 by + qy - py`` (and the same across). Channel order is that of
+    TensorFlow's ``space_to_depth`` / ``depth_to_space``: ``(phase_y * 2 + phase_x) * C + c``.
+    """
+    k, _, cin, cout = kernel.shape
+    r = k // 2
+    b = -(-r // 2)  # blocks each side
+    out = np.zeros((2 * b + 1, 2 * b + 1, 4 * cin, 4 * cout), kernel.dtype)
+    for py in range(2):
+        for px in range(2):
+            for qy in range(2):
+                for qx in range(2):
+                    for by in range(-b, b + 1):
+                        for bx in range(-b, b + 1):
+                            ky, kx = 2 * by + qy - py, 2 * bx + qx - px
+                            if abs(ky) <= r and abs(kx) <= r:
+                                i, o = (qy * 2 + qx) * cin, (py * 2 + px) * cout
+                                out[by + b, bx + b, i : i + cin, o : o + cout] = kernel[ky + r, kx + r]
+    return out
+
+
+def transpose_kernel(kernel: np.ndarray) -> np.ndarray:
+    """``(k, k, Cout, Cin)`` stride-2 ``same`` transposed-conv kernel -> ``(K, K, Cin, 4 Cout)``.
+
+    The transposed conv puts input pixel ``i`` at outputs ``2 i + k - pad`` (``pad = (k - 2)
+    // 2``, TensorFlow's ``same``), so output ``2 m + p`` takes input ``m + t`` through tap
+    ``k = p + pad - 2 t``: an ordinary ``same`` convolution per output phase ``p``.
+    """
+    k, _, cout, cin = kernel.shape
+    pad = max(k - 2, 0) // 2
+    taps = [(p, t, p + pad - 2 * t) for p in range(2) for t in range(-k, k + 1) if 0 <= p + pad - 2 * t < k]
+    radius = max(abs(t) for _, t, _ in taps)
+    out = np.zeros((2 * radius + 1, 2 * radius + 1, cin, 4 * cout), kernel.dtype)
+    for py, ty, ky in taps:
+        for px, tx, kx in taps:
+            o = (py * 2 + px) * cout
+            out[ty + radius, tx + radius, :, o : o + cout] = kernel[ky, kx].T
+    return out
+
+
+def _conv_like(layer, kernel, bias, name):
+    """A ``same`` Conv2D holding ``kernel`` with ``layer``'s activation (applied per pixel,
+    so it commutes with ``depth_to_space``)."""
+    conv = L.Conv2D(kernel.shape[-1], kernel.shape[0], padding="same", activation=layer.activation,
+                    use_bias=bias is not None, name=name)
+    return conv, [kernel] + ([bias] if bias is not None else [])
+
+
+def _even(input_size) -> bool:
+    return input_size is not None and all(int(s) % 2 == 0 for s in input_size)
+
+
+def rewritable(model, input_size=None) -> list[str]:
+    """Names of the layers :func:`rewrite_for_xnnpack` replaces at ``input_size``."""
+    even = _even(input_size)
+    return [layer.name for layer in model.layers if _is_thin_conv(layer, even) or _is_stride2_transpose(layer)]
+
+
+def rewrite_for_xnnpack(model, input_size=None):
+    """``(model, names of the rewritten layers)``: ``model`` itself when nothing matches.
+
+    ``input_size`` ``(H, W)``: thin convolutions are rewritten only at a known even size
+    (``space_to_depth`` needs one); transposed convolutions at any size.
+    """
+    even = _even(input_size)
+    if not rewritable(model, input_size):
+        return model, []
+    rewritten, weights = [], []
+    new = {}
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
+    for old, fresh in zip(model.inputs, inputs):
+        new[id(old)] = fresh
+    for depth in sorted(model._nodes_by_depth, reverse=True):  # noqa: SLF001 - the functional graph, inputs first
+        for node in model._nodes_by_depth[depth]:  # noqa: SLF001
+            if node.is_input:
+                continue
+            layer = node.layer
+            args = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_args)
+            kwargs = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_kwargs)
+            (x,) = args if len(args) == 1 else (None,)
+            bias = layer.bias.numpy() if getattr(layer, "use_bias", False) else None
+            if x is not None and _is_thin_conv(layer, even):
+                conv, w = _conv_like(layer, thin_conv_kernel(layer.kernel.numpy()), None if bias is None else np.tile(bias, 4),
+                                     f"{layer.name}_blocks")
+                y = Mux(name=f"{layer.name}_mux")(conv(Demux(name=f"{layer.name}_demux")(x)))
+                weights.append((conv, w))
+                rewritten.append(layer.name)
+            elif x is not None and _is_stride2_transpose(layer):
+                conv, w = _conv_like(layer, transpose_kernel(layer.kernel.numpy()), None if bias is None else np.tile(bias, 4),
+                                     f"{layer.name}_phases")
+                y = Mux(name=f"{layer.name}_mux")(conv(x))
+                weights.append((conv, w))
+                rewritten.append(layer.name)
+            else:
+                clone = layer.__class__.from_config(layer.get_config())
+                y = clone(*args, **kwargs)
+                weights.append((clone, layer.get_weights()))
+            for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
+                new[id(old)] = out
+    result = keras.Model(inputs, [new[id(t)] for t in model.outputs] if len(model.outputs) > 1 else new[id(model.outputs[0])],
+                         name=model.name)
+    for layer, w in weights:
+        layer.set_weights(w)
+    return result, rewritten

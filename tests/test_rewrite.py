@@ -1,0 +1,63 @@
+"""Exact rewrites for XNNPACK: the same function with other layers."""
+
+import numpy as np
+import pytest
+
+from mobile_enhance.compat import keras
+from mobile_enhance.export import convert, run_tflite
+from mobile_enhance.export.analysis import operator_names
+from mobile_enhance.export.rewrite import rewritable, rewrite_for_xnnpack
+from mobile_enhance.models import MODELS, build_model
+
+L = keras.layers
+
+
+def _single(layer, channels, size=(24, 20)):
+    inputs = keras.Input((None, None, channels))
+    model = keras.Model(inputs, layer(inputs))
+    keras.utils.set_random_seed(0)
+    weights = [np.random.default_rng(1).normal(size=w.shape).astype(np.float32) for w in model.get_weights()]
+    model.set_weights(weights)
+    return model, np.random.default_rng(2).random((2, *size, channels), dtype=np.float32)
+
+
+@pytest.mark.parametrize("kernel,cin,cout", [(5, 3, 8), (7, 8, 3), (9, 16, 3), (9, 3, 16)])
+def test_thin_convolution_becomes_blocks_with_the_same_output(kernel, cin, cout):
+    model, x = _single(L.Conv2D(cout, kernel, padding="same", activation="relu", name="thin"), cin)
+    rewritten, names = rewrite_for_xnnpack(model, (24, 20))
+    assert names == ["thin"] and [type(layer).__name__ for layer in rewritten.layers[1:]] == ["Demux", "Conv2D", "Mux"]
+    np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-4 * kernel * kernel * cin)
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 4, 5])
+def test_stride2_transposed_convolution_becomes_phases_with_the_same_output(kernel):
+    model, x = _single(L.Conv2DTranspose(6, kernel, strides=2, padding="same", name="up"), 5)
+    rewritten, names = rewrite_for_xnnpack(model, None)
+    assert names == ["up"]
+    np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-4)
+    assert "TRANSPOSE_CONV" not in operator_names(convert(model, "float32", input_size=None))
+
+
+def test_what_is_left_alone():
+    # odd sizes (no space_to_depth), wide convolutions, strides other than 2
+    thin, _ = _single(L.Conv2D(3, 9, padding="same"), 16)
+    assert rewritable(thin, (25, 20)) == [] and rewritable(thin, None) == [] and rewritable(thin, (24, 20)) == [thin.layers[1].name]
+    wide, _ = _single(L.Conv2D(32, 9, padding="same"), 16)
+    assert rewrite_for_xnnpack(wide, (24, 20)) == (wide, [])
+    up3, _ = _single(L.Conv2DTranspose(4, 3, strides=3, padding="same"), 4)
+    assert rewritable(up3, (24, 20)) == []
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_keeps_its_output(name, rng):
+    keras.utils.set_random_seed(0)
+    model = build_model(name)
+    m = MODELS[name].size_multiple
+    x = rng.random((2, 8 * m, 12 * m, 3), dtype=np.float32)
+    rewritten, names = rewrite_for_xnnpack(model, x.shape[1:3])
+    assert names == rewritable(model, x.shape[1:3])
+    np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-5)
+    blob = convert(model, "float32", input_size=x.shape[1:3])  # rewritten inside convert
+    np.testing.assert_allclose(run_tflite(blob, x[:1]), model(x[:1]).numpy(), atol=1e-4)
+    if names:
+        assert "TRANSPOSE_CONV" not in operator_names(blob)
