@@ -208,3 +208,25 @@ def test_qat_finetune_is_reproducible(source):
     model = build_model("muxdemux")
     first, second = (qat_finetune(model, source, steps=3, batch_size=2).get_weights() for _ in range(2))
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_qat_target_float_keeps_the_float_model_and_data_follows_the_targets(source):
+    # an untrained model is far from the targets: fine-tuned to its own float output it
+    # must stay near it, fine-tuned to the data it must move towards the targets
+    from mobile_enhance.errors import UnknownNameError
+    from mobile_enhance.export.exporter import qat_finetune
+
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    x, y = (np.stack(a) for a in zip(*source.validation()[:4]))
+    reference = model(x).numpy()
+
+    def distances(target):
+        qat = qat_finetune(model, source, steps=40, learning_rate=1e-3, batch_size=4, target=target)
+        out = qat(x, training=False).numpy()
+        return float(np.mean(np.abs(out - reference))), float(np.mean(np.abs(out - y)))
+
+    to_float, to_data = distances("float"), distances("data")
+    assert to_float[0] < to_data[0] and to_data[1] < to_float[1], (to_float, to_data)
+    with pytest.raises(UnknownNameError, match="data, float"):
+        qat_finetune(model, source, steps=1, target="teacher")

@@ -27,6 +27,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("io", "uint8", ["uint8", "int8", "float32"], "int8 modes: input/output type.", flag_values=fv)
     flags.DEFINE_integer("calibration", 32, "Representative images for int8 calibration.", flag_values=fv)
     flags.DEFINE_integer("qat_steps", 200, "qat_int8: fine-tuning steps.", flag_values=fv)
+    flags.DEFINE_enum(
+        "qat_target", "data", ["data", "float"], "qat_int8: fine-tune to the training targets or to the float model's output.", flag_values=fv
+    )
     flags.DEFINE_float(
         "calibration_percentile", 99.9,
         "int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
@@ -85,6 +88,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         fidelity_count=fv["fidelity_images"].value,
         equalize=fv["equalize"].value,
         calibration_percentile=fv["calibration_percentile"].value,
+        qat_target=fv["qat_target"].value,
     )
     for r in results:
         f = r.sidecar["fidelity"]

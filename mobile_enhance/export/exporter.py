@@ -145,8 +145,15 @@ def _psnr_ssim(a, b) -> dict:
 # -- QAT ------------------------------------------------------------------------------
 
 
-def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None, seed: int = 0):
-    """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to the targets.
+QAT_TARGETS = ("float", "data")
+
+
+def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None, seed: int = 0,
+                 target: str = "data"):
+    """Quantization-aware fine-tuning: tfmot fake-quant graph, trained with L1 to ``target``:
+    ``data``, the training targets, or ``float``, the float model's own output on the
+    training inputs (the quantized model learns to match the model it replaces: closer to
+    it, 36.7 against 35.2 dB for fast_dped, but 0.35 dB further from the targets).
 
     Starts from the float weights. The activation ranges are first set from
     ``calibration`` (a list of input batches; default 4 training batches) as the
@@ -161,6 +168,15 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
 
     if source is None:
         raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
+    if target not in QAT_TARGETS:
+        from mobile_enhance.errors import UnknownNameError
+
+        raise UnknownNameError("QAT target", target, QAT_TARGETS)
+
+    def to_float():
+        for x, _ in source.dataset(batch_size):
+            yield x, model(x, training=False)
+
     with quantize_scope():
         qat = quantize_model(model)
         if calibration is None:
@@ -171,7 +187,8 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
             keras.utils.set_random_seed(seed)
             qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
             with frozen_ranges():
-                qat.fit(source.dataset(batch_size), steps_per_epoch=int(steps), epochs=1, verbose=0)
+                data = to_float() if target == "float" else source.dataset(batch_size)
+                qat.fit(data, steps_per_epoch=int(steps), epochs=1, verbose=0)
     return qat
 
 
@@ -202,7 +219,7 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
             ) from None
 
 
-def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0):
+def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0, qat_target="data"):
     """``(tflite bytes, instance norms equalized, layers rewritten for XNNPACK)``."""
     representative, equalized = None, 0
     if mode in ("int8", "qat_int8"):
@@ -220,7 +237,7 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
         # training patches share (space_to_depth needs even sizes)
         model, rewritten = rewrite_for_xnnpack(model, size if source.patch_size % 2 == 0 else None)
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
-        qat = qat_finetune(model, source, qat_steps, calibration=calibration)
+        qat = qat_finetune(model, source, qat_steps, calibration=calibration, target=qat_target)
         return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized, rewritten
     extra = {"percentile": percentile} if mode == "int8" else {}
     blob = convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype, **extra)
@@ -261,6 +278,7 @@ def export_model(
     qat_steps: int = 200,
     equalize: bool = True,
     calibration_percentile: float = DEFAULT_PERCENTILE,
+    qat_target: str = "data",
 ) -> list[ExportResult]:
     """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
 
@@ -280,6 +298,8 @@ def export_model(
         values its int8 range covers (100: minimum to maximum; see
         :func:`mobile_enhance.export.tflite.percentile_ranges`). ``qat_int8`` takes its
         ranges from the fine-tuned model.
+      qat_target: ``qat_int8``: what the fine-tune matches, ``float`` (the float model's
+        output) or ``data`` (the training targets); see :func:`qat_finetune`.
 
     Returns:
       One :class:`ExportResult` per size.
@@ -311,7 +331,7 @@ def export_model(
     results = []
     for size in sizes:
         blob, equalized, rewritten = _convert(
-            model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile
+            model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target
         )
         if size is None:
             _check_dynamic(blob, multiple, name)
@@ -354,6 +374,7 @@ def export_model(
             "quantization": {"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
                              "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
                              "qat_steps": qat_steps if mode == "qat_int8" else 0,
+                             "qat_target": qat_target if mode == "qat_int8" else None,
                              "instance_norms_equalized": equalized,
                              "calibration_percentile": calibration_percentile if mode == "int8" else None},
             "input": tensor_contract(interpreter.get_input_details()[0]),
