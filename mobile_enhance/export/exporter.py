@@ -36,10 +36,10 @@ from mobile_enhance.fileio import atomic_path, atomic_write_bytes
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "qat_int8")
 SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
 
-#: Default fidelity floors: PSNR (dB) of the TFLite output against the float Keras output.
 #: Default share (%) of each activation's calibration values an int8 range covers.
 DEFAULT_PERCENTILE = 99.9
 
+#: Default fidelity floors: PSNR (dB) of the TFLite output against the float Keras output.
 DEFAULT_MIN_PSNR = {"float32": 60.0, "float16": 40.0, "dynamic": 30.0, "int8": 28.0, "qat_int8": 28.0}
 
 
@@ -145,7 +145,7 @@ def _psnr_ssim(a, b) -> dict:
 # -- QAT ------------------------------------------------------------------------------
 
 
-QAT_TARGETS = ("float", "data")
+QAT_TARGETS = ("data", "float")
 
 
 def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, batch_size: int = 8, calibration=None, seed: int = 0,

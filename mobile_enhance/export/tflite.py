@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Iterable
 
 import numpy as np
@@ -128,7 +129,9 @@ def percentile_ranges(calibrated: bytes, representative, percentile: float, bins
         for i, t in enumerate(graph.tensors)
         if i not in ends and t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1
     }
-    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
+    with warnings.catch_warnings():  # its "for debugging" warning: here every tensor is what we read
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
     interpreter.allocate_tensors()
     index = interpreter.get_input_details()[0]["index"]
     counts = {i: np.zeros(bins) for i in ranged}
