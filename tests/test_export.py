@@ -52,7 +52,7 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
             assert sidecar["input"]["dtype"] == "uint8" and sidecar["input"]["quantization"]["scale"] > 0
             norms = sum(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
             assert sidecar["quantization"]["instance_norms_equalized"] == norms
-            assert sidecar["quantization"]["calibration_percentile"] == (99.9 if mode == "int8" else None)
+            assert sidecar["quantization"]["calibration_percentile"] in ((99.9, 100.0) if mode == "int8" else (100.0,))
         if mode == "float32":
             assert fid["tflite_vs_float"]["psnr"] > 60
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
@@ -230,3 +230,14 @@ def test_qat_target_float_keeps_the_float_model_and_data_follows_the_targets(sou
     assert to_float[0] < to_data[0] and to_data[1] < to_float[1], (to_float, to_data)
     with pytest.raises(UnknownNameError, match="data, float"):
         qat_finetune(model, source, steps=1, target="teacher")
+
+
+def test_int8_keeps_min_max_ranges_where_the_percentile_does_worse(source, tmp_path):
+    # clipping half of every activation's values ruins the file: the calibration images
+    # must show it, and the exporter must keep the min/max file instead
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    (clipped,) = export_model(model, tmp_path / "a.tflite", "int8", [(32, 32)], source, model_name="srcnn", calibration_percentile=50)
+    (plain,) = export_model(model, tmp_path / "b.tflite", "int8", [(32, 32)], source, model_name="srcnn", calibration_percentile=100)
+    assert clipped.sidecar["quantization"]["calibration_percentile"] == 100.0
+    assert clipped.path.read_bytes() == plain.path.read_bytes()
