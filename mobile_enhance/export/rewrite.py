@@ -1,10 +1,8 @@
 """Exact graph rewrites that XNNPACK runs faster: the same function, other layers.
 
-Measured on the 2-core CPU machine, LiteRT float32 at 720x1280, 2 threads (fast_dped's
-layers alone): its last layer, a 9x9 conv from 16 channels to 3, took 118.7 ms as it is
-and 37.6 ms rewritten; its 4x4 stride-2 transposed convs took 28.8 and 48.4 ms as they
-are and 20.5 and 22.2 ms rewritten. XNNPACK's convolutions are fast when they have many
-output channels; a layer with 3 of them, or a transposed conv, wastes most of the work.
+XNNPACK's convolutions are fast when they have many output channels; a layer with 3 of
+them, or a transposed conv, wastes most of the work (whole models with and without the
+rewrites: ``benchmarks/rewrite_speed.py``).
 
 - **Thin convolution** (stride 1, ``same``, odd kernel of 5 or more, at most 4 input or
   output channels, even input size): ``space_to_depth(2)``, a convolution on the
@@ -13,7 +11,7 @@ output channels; a layer with 3 of them, or a transposed conv, wastes most of th
 - **Transposed convolution** (stride 2, ``same``): each of the 4 output pixel phases is
   an ordinary convolution of the input with some of the kernel's taps, so one
   convolution with 4x the output channels and ``depth_to_space(2)`` give the same output.
-  The file then has no TRANSPOSE_CONV, which also fixes its input size.
+  The file then has no TRANSPOSE_CONV, which would bake its input size into the file.
 
 Each rewrite moves weights only (zeros where a phase has no tap): the float output equals
 the original's up to summation order. Layers the rewrites do not match stay as they are.
@@ -132,17 +130,12 @@ def rewrite_for_xnnpack(model, input_size=None):
             args = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_args)
             kwargs = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_kwargs)
             (x,) = args if len(args) == 1 else (None,)
-            bias = layer.bias.numpy() if getattr(layer, "use_bias", False) else None
-            if x is not None and _is_thin_conv(layer, even):
-                conv, w = _conv_like(layer, thin_conv_kernel(layer.kernel.numpy()), None if bias is None else np.tile(bias, 4),
-                                     f"{layer.name}_blocks")
-                y = Mux(name=f"{layer.name}_mux")(conv(Demux(name=f"{layer.name}_demux")(x)))
-                weights.append((conv, w))
-                rewritten.append(layer.name)
-            elif x is not None and _is_stride2_transpose(layer):
-                conv, w = _conv_like(layer, transpose_kernel(layer.kernel.numpy()), None if bias is None else np.tile(bias, 4),
-                                     f"{layer.name}_phases")
-                y = Mux(name=f"{layer.name}_mux")(conv(x))
+            thin = x is not None and _is_thin_conv(layer, even)
+            if thin or (x is not None and _is_stride2_transpose(layer)):
+                kernel = (thin_conv_kernel if thin else transpose_kernel)(layer.kernel.numpy())
+                bias = np.tile(layer.bias.numpy(), 4) if layer.use_bias else None
+                conv, w = _conv_like(layer, kernel, bias, f"{layer.name}_{'blocks' if thin else 'phases'}")
+                y = Mux(name=f"{layer.name}_mux")(conv(Demux(name=f"{layer.name}_demux")(x) if thin else x))
                 weights.append((conv, w))
                 rewritten.append(layer.name)
             else:

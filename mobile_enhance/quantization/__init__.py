@@ -158,14 +158,15 @@ def equalize_instance_norms(model, inputs, batch_size: int = 8):
         floor = float(std.max()) * 1e-3  # dead channels: keep them near the others' scale
         prescale[layer.name] = (1.0 / np.maximum(std, floor)).tolist()
 
+    if not prescale:
+        return model, 0
+
     def clone(layer):
         config = layer.get_config()
         if layer.name in prescale:
             config["prescale"] = prescale[layer.name]
         return layer.__class__.from_config(config)
 
-    if not prescale:
-        return model, 0
     equalized = keras.models.clone_model(model, clone_function=clone)
     equalized.set_weights(model.get_weights())
     return equalized, len(prescale)
