@@ -229,6 +229,85 @@ def test_equalized_instance_norms_survive_int8(rng):
     assert better > 35 and better > plain + 6, (plain, better)
 
 
+def test_instance_norm_input_scale_undoes_a_scaled_input(rng):
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    x = rng.normal(size=(2, 8, 8, 3)).astype(np.float32) * np.array([1.0, 0.05, 3.0], np.float32)
+    scale = np.array([0.1, 7.0, 2.0], np.float32)
+    plain = InstanceNormalization(epsilon=1e-2)
+    told = InstanceNormalization(epsilon=1e-2, input_scale=scale.tolist(), prescale=[2.0, 0.5, 1.0])
+    np.testing.assert_allclose(told(x * scale).numpy(), plain(x).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="input_scale must be positive"):
+        InstanceNormalization(input_scale=[1.0, 0.0])
+
+
+def _concat_model(add_big_to_output=False):
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    inputs = keras.Input((None, None, 3))
+    big = keras.layers.Conv2D(8, 3, padding="same", name="big")(inputs)
+    big_relu = keras.layers.ReLU(name="big_relu")(big)
+    small = keras.layers.Conv2D(8, 3, padding="same", name="small")(inputs)
+    joined = keras.layers.Concatenate(name="join")([big_relu, small])
+    normed = InstanceNormalization(name="norm")(joined)
+    mixed = keras.layers.Conv2D(8, 1, name="mix")(joined)
+    merged = keras.layers.Concatenate(name="merge")([keras.layers.ReLU()(normed), mixed])
+    if add_big_to_output:
+        merged = keras.layers.Add(name="add")([merged, keras.layers.Concatenate()([big, big, big])])
+    outputs = keras.layers.Conv2D(3, 1, activation="sigmoid", name="out")(merged)
+    model = keras.Model(inputs, outputs)
+    kernel, bias = model.get_layer("big").get_weights()
+    model.get_layer("big").set_weights([kernel * 40.0, bias])
+    return model
+
+
+def test_equalized_concatenations_survive_int8(rng):
+    # One input of a concatenation 40x the other: in int8 the small one keeps a few steps.
+    # Scaling the big one down where it is made (its consumers compensating: a conv's input
+    # weights, a norm's input_scale) must keep the float function and help the int8 file.
+    from mobile_enhance.quantization import equalize_concatenations
+
+    keras.utils.set_random_seed(5)
+    model = _concat_model()
+    calibration, x = images(rng, 8, 32, 32), images(rng, 4, 32, 32)
+    rescaled, count = equalize_concatenations(model, calibration, batch_size=3)
+    assert count == 2 and rescaled is not model  # "big", and "mix" (made from it) in the second concatenation
+    np.testing.assert_allclose(rescaled(x).numpy(), model(x).numpy(), atol=1e-5)
+    assert np.abs(rescaled.get_layer("big").get_weights()[0]).max() < np.abs(model.get_layer("big").get_weights()[0]).max() / 4
+    assert rescaled.get_layer("norm").input_scale is not None
+
+    def int8_psnr(m):
+        out = run_tflite(convert(m, "int8", input_size=(32, 32), representative=lambda: (c[None] for c in calibration)), x)
+        return -10 * np.log10(np.mean((out.astype(np.float32) - model(x).numpy()) ** 2))
+
+    plain, better = int8_psnr(model), int8_psnr(rescaled)
+    assert better > plain + 3, (plain, better)
+
+
+def test_equalize_concatenations_leaves_a_layer_feeding_an_add(rng):
+    from mobile_enhance.quantization import equalize_concatenations
+
+    keras.utils.set_random_seed(5)
+    model = _concat_model(add_big_to_output=True)
+    assert equalize_concatenations(model, images(rng, 4, 16, 16)) == (model, 0)
+
+
+def test_equalize_concatenations_through_mux_and_demux(rng):
+    # muxdemux: the decoder's upsampled path made 20x larger reaches its concatenation
+    # through a Mux; trans1 also feeds the next level's Demux. The float output must hold.
+    from mobile_enhance.quantization import equalize_concatenations
+
+    keras.utils.set_random_seed(2)
+    model = build_model("muxdemux")
+    layer = model.get_layer("dec2_expand")
+    layer.set_weights([w * 20.0 for w in layer.get_weights()])
+    calibration, x = images(rng, 4, 32, 32), images(rng, 2, 32, 32)
+    rescaled, count = equalize_concatenations(model, calibration)
+    assert count >= 1
+    assert np.abs(rescaled.get_layer("dec2_expand").get_weights()[0]).max() < np.abs(layer.get_weights()[0]).max()
+    np.testing.assert_allclose(rescaled(x).numpy(), model(x).numpy(), atol=1e-4)
+
+
 def test_equalize_leaves_models_without_norms_alone(rng):
     from mobile_enhance.quantization import equalize_instance_norms
 

@@ -35,7 +35,8 @@ def define_flags(fv: flags.FlagValues) -> None:
         "int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
     )
     flags.DEFINE_boolean(
-        "equalize", True, "int8 modes: put each instance norm's channels on one scale before converting (--noequalize: off).", flag_values=fv
+        "equalize", True, "int8 modes: put each instance norm's channels, and each concatenation's inputs, on one scale before converting "
+        "(--noequalize: off).", flag_values=fv
     )
     flags.DEFINE_integer(
         "fidelity_images", 16, "Held-out pairs for the fidelity figures (more: steadier figures, more memory at large sizes).", flag_values=fv

@@ -220,8 +220,8 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
 
 
 def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0, qat_target="data"):
-    """``(tflite bytes, instance norms equalized, layers rewritten for XNNPACK, percentile used)``."""
-    representative, equalized = None, 0
+    """``(tflite bytes, equalization counts, layers rewritten for XNNPACK, percentile used)``."""
+    representative, equalized = None, {"instance_norms_equalized": 0, "concat_inputs_rescaled": 0}
     if mode in ("int8", "qat_int8"):
         if source is None:
             raise ExportError(f"{mode} needs a representative set: pass --data (or a --run_dir whose config names it)")
@@ -229,9 +229,10 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
         inputs = representative_inputs(source, h, w, calibration_count)
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
         if equalize:
-            from mobile_enhance.quantization import equalize_instance_norms
+            from mobile_enhance.quantization import equalize_concatenations, equalize_instance_norms
 
-            model, equalized = equalize_instance_norms(model, inputs)
+            model, equalized["concat_inputs_rescaled"] = equalize_concatenations(model, inputs)
+            model, equalized["instance_norms_equalized"] = equalize_instance_norms(model, inputs)
     if mode == "qat_int8":
         # rewritten before QAT (the fake-quantized layers are not rewritable), at a size the
         # training patches share (space_to_depth needs even sizes)
@@ -303,8 +304,10 @@ def export_model(
       io_dtype: int8 modes: input/output type ``uint8``, ``int8`` or ``float32``.
       min_psnr: fidelity floor in dB against the float model (default per mode:
         :data:`DEFAULT_MIN_PSNR`); ``force`` writes the file anyway.
-      equalize: int8 modes: put each instance norm's channels on one scale first
-        (:func:`mobile_enhance.quantization.equalize_instance_norms`; the float function
+      equalize: int8 modes: put each instance norm's channels, and the inputs of each
+        concatenation, on one scale first
+        (:func:`mobile_enhance.quantization.equalize_instance_norms`,
+        :func:`~mobile_enhance.quantization.equalize_concatenations`; the float function
         is unchanged).
       calibration_percentile: ``int8``: the share (%) of each activation's calibration
         values its int8 range covers (100: minimum to maximum; see
@@ -389,7 +392,7 @@ def export_model(
                              "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
                              "qat_steps": qat_steps if mode == "qat_int8" else 0,
                              "qat_target": qat_target if mode == "qat_int8" else None,
-                             "instance_norms_equalized": equalized,
+                             **equalized,
                              "calibration_percentile": used_percentile},
             "input": tensor_contract(interpreter.get_input_details()[0]),
             "output": tensor_contract(interpreter.get_output_details()[0]),

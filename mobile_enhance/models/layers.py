@@ -105,22 +105,31 @@ class InstanceNormalization(keras.layers.Layer):
     unchanged but puts every channel's mean, variance and 1/std on one scale, so that one
     int8 scale per tensor can hold them all.
 
+    ``input_scale`` (one positive constant per channel, not trained; set by
+    :func:`mobile_enhance.quantization.equalize_concatenations`) says the input arrives
+    multiplied by it: the layer normalizes as if it did not, so the producer of its input
+    may be rescaled without changing the output.
+
     Input and output: ``(N, H, W, C)`` float32.
     """
 
-    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, prescale=None, **kwargs):
+    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, prescale=None, input_scale=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
         self.prescale = None if prescale is None else [float(v) for v in prescale]
-        if self.prescale is not None and min(self.prescale) <= 0:
-            raise ValueError(f"{self.name}: prescale must be positive, got a minimum of {min(self.prescale)}")
+        self.input_scale = None if input_scale is None else [float(v) for v in input_scale]
+        for label, values in (("prescale", self.prescale), ("input_scale", self.input_scale)):
+            if values is not None and min(values) <= 0:
+                raise ValueError(f"{self.name}: {label} must be positive, got a minimum of {min(values)}")
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
-        if self.prescale is not None and len(self.prescale) != channels:
-            raise ValueError(f"{self.name}: prescale has {len(self.prescale)} values for {channels} channels")
+        for label, values in (("prescale", self.prescale), ("input_scale", self.input_scale)):
+            if values is not None and len(values) != channels:
+                raise ValueError(f"{self.name}: {label} has {len(values)} values for {channels} channels")
         self.gamma = (
             self.add_weight(name="gamma", shape=(channels,), initializer="ones") if self.scale else None
         )
@@ -133,10 +142,12 @@ class InstanceNormalization(keras.layers.Layer):
         # Written as SUB and MUL rather than tf.nn.moments' SQUARED_DIFFERENCE: XNNPACK
         # takes int8 SUB/MUL/MEAN but not int8 SQUARED_DIFFERENCE, which left every norm
         # layer's full-size work to the slow reference kernels in int8 TFLite files.
+        # normalizing x * p with epsilon * (p * s)^2 gives the norm of x / s with epsilon
         epsilon = self.epsilon
-        if self.prescale is not None:
-            prescale = tf.constant(self.prescale, inputs.dtype)
-            inputs, epsilon = inputs * prescale, epsilon * prescale * prescale
+        if self.prescale is not None or self.input_scale is not None:
+            prescale = tf.constant(self.prescale or [1.0] * int(inputs.shape[-1]), inputs.dtype)
+            unscale = tf.constant(self.input_scale or [1.0] * int(inputs.shape[-1]), inputs.dtype)
+            inputs, epsilon = inputs * prescale, epsilon * tf.square(prescale * unscale)
         mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
         centered = inputs - mean
         variance = tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True)
@@ -152,7 +163,7 @@ class InstanceNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "prescale": self.prescale}
+                "prescale": self.prescale, "input_scale": self.input_scale}
 
     def quantize_config(self):
         return _output_quantize_config()
