@@ -217,9 +217,13 @@ def test_equalized_instance_norms_survive_int8(rng):
     equalized, count = equalize_instance_norms(model, calibration, batch_size=3)
     assert count == 1 and equalized is not model
     np.testing.assert_allclose(equalized(x).numpy(), model(x).numpy(), atol=1e-5)
-    prescaled = equalized.get_layer("norm").prescale
+    # the conv feeds only the norm: the scale went into its weights, the norm undoes it
+    norm = equalized.get_layer("norm")
+    assert norm.prescale is None
     spread = np.median(keras.Model(model.input, features)(calibration).numpy().std(axis=(1, 2)), axis=0)
-    np.testing.assert_allclose(np.asarray(prescaled) * spread, 1.0, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(norm.input_scale) * spread, 1.0, rtol=1e-4)
+    now = np.median(keras.Model(equalized.input, equalized.get_layer("conv").output)(calibration).numpy().std(axis=(1, 2)), axis=0)
+    np.testing.assert_allclose(now, 1.0, rtol=1e-3)
 
     def int8_psnr(m):
         out = run_tflite(convert(m, "int8", input_size=(32, 32), representative=lambda: (c[None] for c in calibration)), x)
@@ -306,6 +310,25 @@ def test_equalize_concatenations_through_mux_and_demux(rng):
     assert count >= 1
     assert np.abs(rescaled.get_layer("dec2_expand").get_weights()[0]).max() < np.abs(layer.get_weights()[0]).max()
     np.testing.assert_allclose(rescaled(x).numpy(), model(x).numpy(), atol=1e-4)
+
+
+def test_equalize_keeps_a_prescale_where_the_conv_feeds_more_than_the_norm(rng):
+    from mobile_enhance.models.layers import InstanceNormalization
+    from mobile_enhance.quantization import equalize_instance_norms
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((None, None, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    normed = InstanceNormalization(name="norm")(features)
+    outputs = keras.layers.Add()([normed, features])
+    model = keras.Model(inputs, outputs)
+    kernel, bias = model.get_layer("conv").get_weights()
+    model.get_layer("conv").set_weights([kernel * np.geomspace(10.0, 1.0, 4), bias])
+    x = images(rng, 3, 16, 16)
+    equalized, count = equalize_instance_norms(model, x)
+    assert count == 1 and equalized.get_layer("norm").prescale is not None and equalized.get_layer("norm").input_scale is None
+    np.testing.assert_allclose(equalized.get_layer("conv").get_weights()[0], model.get_layer("conv").get_weights()[0])
+    np.testing.assert_allclose(equalized(x).numpy(), model(x).numpy(), atol=1e-5)
 
 
 def test_equalize_leaves_models_without_norms_alone(rng):
