@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     from mobile_enhance.export import convert
     from mobile_enhance.models import MODELS, build_model, get_model_info, padded_size
     from mobile_enhance.models.stats import count_macs
-    from mobile_enhance.quantization import equalize_instance_norms
+    from mobile_enhance.quantization import equalize_for_int8
 
     names = args.models.split(",") if args.models else list(MODELS)
     for name in names:
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
                     if quant == "int8":
                         images, calib_note = calibration_images(photos, args.calibration if not hd else min(args.calibration, 4), rh, rw)
                         rep = lambda images=images: iter(images)  # noqa: E731
-                        graph, _ = equalize_instance_norms(model, np.concatenate(images))  # as `mobile-enhance export` does
+                        graph, _ = equalize_for_int8(model, np.concatenate(images))  # as `mobile-enhance export` does
                     data = convert(graph, quant, input_size=(rh, rw), representative=rep)
                     file = (keep or Path(tmp)) / f"{name}_{quant}_{rh}x{rw}.tflite"
                     file.write_bytes(data)

@@ -113,6 +113,35 @@ def test_calibrated_qat_ranges_follow_the_data(model, rng):
     assert all(np.array_equal(after[n], calibrated[n]) for n in calibrated)
 
 
+def test_median_qat_ranges_ignore_one_extreme_batch(rng):
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    x = images(rng, 3, 16, 16) * np.array([0.2, 0.5, 1.0], np.float32)[:, None, None, None]  # dim, mid, bright
+
+    def input_max(reduce):
+        qat = quantize_model(model)
+        assert calibrate_ranges(qat, [x[i : i + 1] for i in range(3)], reduce=reduce) == 3
+        (value,) = [v for n, v in activation_ranges(qat).items() if n.startswith("quantize_layer") and n.endswith("_max:0")]
+        return float(value)
+
+    assert input_max("median") == pytest.approx(x[1].max(), abs=1e-3)
+    assert input_max("minmax") == pytest.approx(x[2].max(), abs=1e-3)
+    with pytest.raises(ValueError, match="median"):
+        calibrate_ranges(quantize_model(model), [x], reduce="mean")
+
+
+def test_qat_trains_with_the_noise_channels_off(rng):
+    from mobile_enhance.export.exporter import _without_training_noise
+
+    keras.utils.set_random_seed(0)
+    model = build_model("muxdemux")
+    quiet = _without_training_noise(model)
+    x = images(rng, 2, 16, 16)
+    assert not np.allclose(model(x, training=True).numpy(), model(x, training=False).numpy(), atol=1e-3)  # noise on
+    np.testing.assert_allclose(quiet(x, training=True).numpy(), model(x, training=False).numpy(), atol=1e-5)
+    assert _without_training_noise(build_model("srcnn")).name == "srcnn"
+
+
 def test_float32_tflite_matches_keras(model, rng):
     h, w = small_size(model.name)[0]
     x = images(rng, 2, h, w)

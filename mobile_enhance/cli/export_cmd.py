@@ -30,6 +30,11 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum(
         "qat_target", "data", ["data", "float"], "qat_int8: fine-tune to the training targets or to the float model's output.", flag_values=fv
     )
+    flags.DEFINE_enum(
+        "qat_ranges", "median", ["median", "minmax"],
+        "qat_int8: each activation range from the median of its per-batch extremes over the calibration images, or their min/max.",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
         "calibration_percentile", 99.9,
         "int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
@@ -90,6 +95,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         equalize=fv["equalize"].value,
         calibration_percentile=fv["calibration_percentile"].value,
         qat_target=fv["qat_target"].value,
+        qat_ranges=fv["qat_ranges"].value,
     )
     for r in results:
         f = r.sidecar["fidelity"]

@@ -66,7 +66,7 @@ def _range_decay(decay: float):
         quant_ops.MovingAvgQuantize = original
 
 
-def calibrate_ranges(qat_model, batches) -> int:
+def calibrate_ranges(qat_model, batches, reduce: str = "minmax") -> int:
     """Set a QAT model's activation ranges from data, before fine-tuning it.
 
     tfmot starts every activation range at [-6, 6] and moves it towards each batch's
@@ -77,23 +77,24 @@ def calibrate_ranges(qat_model, batches) -> int:
     ranges the TFLite converter's post-training calibration would take from the same
     images. Returns the batch count.
     """
+    if reduce not in ("minmax", "median"):
+        raise ValueError(f"reduce must be 'minmax' or 'median', got {reduce!r}")
     variables = [v for v in qat_model.non_trainable_variables if _is_range(v)]
-    low, high = {}, {}
-    count = 0
+    seen, count = {v.ref(): [] for v in variables}, 0
     with _range_decay(0.0):
         for x in batches:
             qat_model(x, training=True)
             for v in variables:
-                value = v.numpy()
-                if v.name.split(":")[0].endswith("_min"):
-                    low[v.ref()] = np.minimum(low.get(v.ref(), value), value)
-                else:
-                    high[v.ref()] = np.maximum(high.get(v.ref(), value), value)
+                seen[v.ref()].append(v.numpy())
             count += 1
     if not count:
         raise ValueError("calibrate_ranges needs at least one batch")
     for v in variables:
-        v.assign(low[v.ref()] if v.ref() in low else high[v.ref()])
+        values = np.stack(seen[v.ref()])
+        if reduce == "median":
+            v.assign(np.median(values, axis=0))
+        else:
+            v.assign(values.min(axis=0) if v.name.split(":")[0].endswith("_min") else values.max(axis=0))
     return count
 
 
@@ -382,3 +383,13 @@ def equalize_concatenations(model, inputs, ratio_limit: float = 4.0, batch_size:
     for layer in rescaled.layers:
         layer.set_weights(weights.get(layer.name, model.get_layer(layer.name).get_weights()))
     return rescaled, len(accepted)
+
+
+def equalize_for_int8(model, inputs):
+    """Both equalizations, as the int8 export applies them: concatenations first (their
+    rescaled producers can be norms), then instance norms. Returns ``(model, counts)``,
+    counts keyed as the export's sidecar: ``concat_inputs_rescaled``,
+    ``instance_norms_equalized``."""
+    model, rescaled = equalize_concatenations(model, inputs)
+    model, norms = equalize_instance_norms(model, inputs)
+    return model, {"concat_inputs_rescaled": rescaled, "instance_norms_equalized": norms}
