@@ -73,9 +73,11 @@ def calibrate_ranges(qat_model, batches, reduce: str = "minmax") -> int:
     range with an EMA of 0.999 per training step: after 200 fine-tuning steps a [0, 1]
     activation still has a range of about [-5, 5] (20x too coarse). Here each batch
     sets every range to its own (each layer seeing its inputs quantized with the ranges
-    set upstream), and the result is the minimum and maximum over all batches: the
-    ranges the TFLite converter's post-training calibration would take from the same
-    images. Returns the batch count.
+    set upstream). ``reduce="minmax"`` keeps the minimum and maximum over all batches
+    (the ranges the TFLite converter's post-training calibration would take from the same
+    images, widening with every batch added); ``"median"`` the median of the per-batch
+    minima and maxima (where tfmot's moving averages would settle; one extreme batch does
+    not set the range). Returns the batch count.
     """
     if reduce not in ("minmax", "median"):
         raise ValueError(f"reduce must be 'minmax' or 'median', got {reduce!r}")
