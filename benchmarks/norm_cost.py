@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -100,12 +99,9 @@ def main(argv=None) -> int:
             lines.append(f"| {name} | {label} | {1000 * median:.1f} | {median / base:.2f}x | "
                          + (f"{diff:.1e} |" if "affine" not in label else "(not the same function) |"))
     text = "\n".join(lines) + "\n"
-    if args.out:
-        from mobile_enhance.fileio import atomic_write_text
+    from mobile_enhance.fileio import emit_report
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / "norm_cost.md", text)
-    print(text)
+    emit_report(text, args.out, "norm_cost.md")
     return 0
 
 

@@ -16,7 +16,6 @@ import argparse
 import csv
 import io
 import sys
-from pathlib import Path
 
 
 def layer_errors(run_dir, calibration: int = 32, debug_images: int = 8) -> tuple[str, list[dict]]:
@@ -64,12 +63,9 @@ def main(argv=None) -> int:
              "| op | tensor | RMSE / step | step (scale) |", "|---|---|---|---|"]
     lines += [f"| {r['op']} | {r['tensor'][:70]} | {r['rmse_over_scale']:.2f} | {r['scale']:.4g} |" for r in rows[: args.top]]
     text = "\n".join(lines) + "\n"
-    if args.out:
-        from mobile_enhance.fileio import atomic_write_text
+    from mobile_enhance.fileio import emit_report
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / f"quantization_debug_{name}.md", text)
-    print(text)
+    emit_report(text, args.out, f"quantization_debug_{name}.md")
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -67,12 +66,9 @@ def main(argv=None) -> int:
               f"at this file's fidelity (mean {pqf.mean():.1f} dB vs float)"]
     lines += [f"- at a uniform {level} dB vs float: {independent_loss(pf, level):.3f} dB" for level in (38, 40, 42, 44, 46)]
     text = "\n".join(lines) + "\n"
-    if args.out:
-        from mobile_enhance.fileio import atomic_write_text
+    from mobile_enhance.fileio import emit_report
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / f"quantization_per_image_{name}.md", text)
-    print(text)
+    emit_report(text, args.out, f"quantization_per_image_{name}.md")
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -66,12 +65,9 @@ def main(argv=None) -> int:
         print(lines[-2], lines[-1], sep="\n", file=sys.stderr)
     lines += ["", f"Random weights; int8 calibrated on 2 noise images; took {(time.time() - t0) / 60:.1f} min."]
     text = "\n".join(lines) + "\n"
-    if args.out:
-        from mobile_enhance.fileio import atomic_write_text
+    from mobile_enhance.fileio import emit_report
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / "rewrite_speed.md", text)
-    print(text)
+    emit_report(text, args.out, "rewrite_speed.md")
     return 0
 
 

@@ -48,3 +48,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def emit_report(text: str, directory=None, name: str = "report.md") -> None:
+    """Print ``text``; with ``directory``, also write it there as ``name`` (atomically,
+    creating the directory): the benchmark scripts' ``--out``."""
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(directory) / name, text)
+    print(text)

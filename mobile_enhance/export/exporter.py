@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_enhance.compat import keras, tf
-from mobile_enhance.errors import UserError
+from mobile_enhance.errors import UnknownNameError, UserError
 from mobile_enhance.export.analysis import operator_names, tensor_contract, xnnpack_leftovers
 from mobile_enhance.export.rewrite import rewritable, rewrite_for_xnnpack
 from mobile_enhance.export.tflite import convert, make_interpreter, run_tflite
@@ -151,19 +151,10 @@ QAT_TARGETS = ("data", "float")
 def _without_training_noise(model):
     """``model`` with its noise channels (muxdemux) off in training too: QAT must train
     the graph the file will run, which has zeros there."""
-    noisy = [layer.name for layer in model.layers if type(layer).__name__ == "NoiseChannels" and layer.stddev]
-    if not noisy:
-        return model
+    from mobile_enhance.quantization import reconfigured
 
-    def clone(layer):
-        config = layer.get_config()
-        if layer.name in noisy:
-            config["stddev"] = 0.0
-        return layer.__class__.from_config(config)
-
-    quiet = keras.models.clone_model(model, clone_function=clone)
-    quiet.set_weights(model.get_weights())
-    return quiet
+    noisy = {layer.name: {"stddev": 0.0} for layer in model.layers if type(layer).__name__ == "NoiseChannels" and layer.stddev}
+    return reconfigured(model, noisy) if noisy else model
 
 
 QAT_RANGES = ("median", "minmax")
@@ -195,12 +186,8 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
     if source is None:
         raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
     if target not in QAT_TARGETS:
-        from mobile_enhance.errors import UnknownNameError
-
         raise UnknownNameError("QAT target", target, QAT_TARGETS)
     if ranges not in QAT_RANGES:
-        from mobile_enhance.errors import UnknownNameError
-
         raise UnknownNameError("QAT range estimate", ranges, QAT_RANGES)
     model = _without_training_noise(model)
 
@@ -362,8 +349,6 @@ def export_model(
     from mobile_enhance.models import MODELS, check_input_size
 
     if mode not in EXPORT_MODES:
-        from mobile_enhance.errors import UnknownNameError
-
         raise UnknownNameError("quantization mode", mode, EXPORT_MODES)
     output = Path(output)
     if output.suffix != ".tflite":

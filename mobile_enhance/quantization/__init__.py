@@ -116,6 +116,34 @@ def activation_ranges(qat_model) -> dict:
     return {v.name: v.numpy() for v in qat_model.non_trainable_variables if _is_range(v)}
 
 
+def reconfigured(model, configs: dict, weights: dict | None = None):
+    """A copy of ``model`` with ``configs[name]`` merged into that layer's config and
+    ``weights[name]`` (where given) in place of its weights."""
+    weights = weights or {}
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), **configs.get(layer.name, {})})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in copy.layers:
+        layer.set_weights(weights.get(layer.name, model.get_layer(layer.name).get_weights()))
+    return copy
+
+
+def _typical_spreads(model, tensors, inputs, batch_size: int) -> list[np.ndarray]:
+    """Per tensor of ``model``: each channel's typical spatial std, the median over
+    ``inputs`` of each image's (one batch at a time: full-size tensors are large)."""
+    probe = keras.Model(model.inputs, list(tensors))
+    spreads = [[] for _ in tensors]
+    for start in range(0, len(inputs), batch_size):
+        values = probe(np.asarray(inputs[start : start + batch_size], np.float32), training=False)
+        for i, value in enumerate(values if len(tensors) > 1 else [values]):
+            spreads[i].append(tf.math.reduce_std(value, axis=list(range(1, len(value.shape) - 1))).numpy())
+    if not spreads[0]:
+        raise ValueError("equalization needs at least one input image")
+    return [np.median(np.concatenate(per_image), axis=0) for per_image in spreads]
+
+
 def equalize_instance_norms(model, inputs, batch_size: int = 8):
     """A copy of ``model`` whose instance norms hold every channel's statistics on one scale.
 
@@ -147,18 +175,8 @@ def equalize_instance_norms(model, inputs, batch_size: int = 8):
     norms = [layer for layer in model.layers if isinstance(layer, InstanceNormalization)]
     if not norms:
         return model, 0
-    probe = keras.Model(model.inputs, [layer.input for layer in norms])
-    stds = [[] for _ in norms]  # per norm: (images, channels), one batch at a time (full-size inputs are large)
-    for start in range(0, len(inputs), batch_size):
-        batch = np.asarray(inputs[start : start + batch_size], np.float32)
-        features = probe(batch, training=False)
-        for i, feature in enumerate(features if len(norms) > 1 else [features]):
-            stds[i].append(tf.math.reduce_std(feature, axis=[1, 2]).numpy())
-    if not stds[0]:
-        raise ValueError("equalize_instance_norms needs at least one input image")
     prescale = {}
-    for layer, per_image in zip(norms, stds):
-        std = np.median(np.concatenate(per_image), axis=0)
+    for layer, std in zip(norms, _typical_spreads(model, [layer.input for layer in norms], inputs, batch_size)):
         if std.max() <= 0:
             continue  # constant on every image: nothing to put on one scale
         floor = float(std.max()) * 1e-3  # dead channels: keep them near the others' scale
@@ -173,34 +191,21 @@ def equalize_instance_norms(model, inputs, batch_size: int = 8):
     # transposed convolution).
     parents = _graph(model)
     consumers = {}
-    for name, inbound in parents.items():
+    for inbound in parents.values():
         for parent in inbound:
             consumers[parent] = consumers.get(parent, 0) + 1
-    outputs = {layer.name for layer in model._output_layers}  # noqa: SLF001
-    folded, weights = {}, {}
+    folded = {}
     for name, p in prescale.items():
         (source,) = parents[name]
         producer = model.get_layer(source)
-        if (type(producer).__name__ in ("Conv2D", "Conv2DTranspose", "Dense") and consumers.get(source) == 1
-                and source not in outputs and producer.get_config().get("activation", "linear") in ("linear", "relu")
-                and getattr(producer, "groups", 1) == 1):
-            w = [np.array(v, copy=True) for v in producer.get_weights()]
-            w[0] *= p[:, None] if type(producer).__name__ == "Conv2DTranspose" else p  # (kh, kw, out, in) there
-            w[1:] = [v * p for v in w[1:]]
-            weights[source], folded[name] = w, p
-
-    def clone(layer):
-        config = layer.get_config()
-        if layer.name in folded:
-            config["input_scale"] = (np.asarray(layer.input_scale or 1.0) * folded[layer.name]).tolist()
-        elif layer.name in prescale:
-            config["prescale"] = prescale[layer.name].tolist()
-        return layer.__class__.from_config(config)
-
-    equalized = keras.models.clone_model(model, clone_function=clone)
-    for layer in equalized.layers:
-        layer.set_weights(weights.get(layer.name, model.get_layer(layer.name).get_weights()))
-    return equalized, len(prescale)
+        if (type(producer).__name__ in ("Conv2D", "Conv2DTranspose", "Dense") and consumers[source] == 1
+                and producer.get_config().get("activation", "linear") in ("linear", "relu")
+                and _rescale(model, parents, {**folded, source: p}) is not None):
+            folded[source] = p
+    weights, input_scales = _rescale(model, parents, folded)
+    configs = {name: {"input_scale": scale.tolist()} for name, scale in input_scales.items()}
+    configs.update({name: {"prescale": p.tolist()} for name, p in prescale.items() if name not in configs})
+    return reconfigured(model, configs, weights), len(prescale)
 
 
 # -- concatenations: one scale for the channels they join ----------------------------
@@ -349,17 +354,8 @@ def equalize_concatenations(model, inputs, ratio_limit: float = 4.0, batch_size:
     if not sources:
         return model, 0
     seen = list(dict.fromkeys(n for concat in {c for *_, c in sources} for n in parents[concat]))
-    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in seen])
-    stds = {name: [] for name in seen}
-    for start in range(0, len(inputs), batch_size):
-        batch = np.asarray(inputs[start : start + batch_size], np.float32)
-        outputs = probe(batch, training=False)
-        for name, value in zip(seen, outputs if len(seen) > 1 else [outputs]):
-            axes = list(range(1, len(value.shape) - 1))
-            stds[name].append(tf.math.reduce_std(value, axis=axes).numpy())
-    if not stds[seen[0]]:
-        raise ValueError("equalize_concatenations needs at least one input image")
-    typical = {name: np.median(np.concatenate(values), axis=0) for name, values in stds.items()}
+    spreads = _typical_spreads(model, [model.get_layer(name).output for name in seen], inputs, batch_size)
+    typical = dict(zip(seen, spreads))
     accepted = {}
     for producer, via, block, concat in sources:
         others = [typical[name] for name in parents[concat] if name != via]
@@ -374,17 +370,8 @@ def equalize_concatenations(model, inputs, ratio_limit: float = 4.0, batch_size:
     if not accepted:
         return model, 0
     weights, input_scales = _rescale(model, parents, accepted)
-
-    def clone(layer):
-        config = layer.get_config()
-        if layer.name in input_scales:
-            config["input_scale"] = [float(v) for v in input_scales[layer.name]]
-        return layer.__class__.from_config(config)
-
-    rescaled = keras.models.clone_model(model, clone_function=clone)
-    for layer in rescaled.layers:
-        layer.set_weights(weights.get(layer.name, model.get_layer(layer.name).get_weights()))
-    return rescaled, len(accepted)
+    configs = {name: {"input_scale": scale.tolist()} for name, scale in input_scales.items()}
+    return reconfigured(model, configs, weights), len(accepted)
 
 
 def equalize_for_int8(model, inputs):
