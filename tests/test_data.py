@@ -138,3 +138,21 @@ def test_sr_and_unpaired(tmp_path):
 def test_unknown_kind_lists_known():
     with pytest.raises(UnknownNameError, match="dped, pairs, sr, synthetic, unpaired"):
         parse_data_spec("dpde:/x")
+
+
+def test_export_crops_of_a_frame_wider_than_the_photos_are_tall(tmp_path):
+    """--size=iphone (1536x2048) from 2560x1600 photos: crops of HxW, not of the larger side squared."""
+    from mobile_enhance.export.exporter import heldout_pairs, representative_inputs
+
+    folder = make_photo_folder(tmp_path / "photos", count=6, size=(120, 160))
+    Image.fromarray(np.zeros((160, 120, 3), np.uint8) + 90).save(folder / "portrait.png")  # fits turned a quarter
+    Image.fromarray(np.zeros((90, 100, 3), np.uint8) + 90).save(folder / "small.png")  # fits in no way
+    source = make_source(f"synthetic:{folder}", 64, seed=1, val_fraction=0.3)
+    inputs = representative_inputs(source, 96, 144, 8)
+    assert len(inputs) == 8 and all(x.shape == (96, 144, 3) for x in inputs)
+    x, y = heldout_pairs(source, 96, 144, 4)
+    assert x.shape == y.shape == (4, 96, 144, 3)
+    # the training stream still takes the small photo, and its patches stay square
+    assert source.bad_files == [] and source.example(0)[0].shape == (64, 64, 3)
+    sr = make_source(f"sr:{folder}", 64, seed=0)
+    assert all(a.shape == (96, 144, 3) for a in representative_inputs(sr, 96, 144, 3))

@@ -244,3 +244,27 @@ def test_int8_keeps_min_max_ranges_where_the_percentile_does_worse(source, tmp_p
     (plain,) = export_model(model, tmp_path / "b.tflite", "int8", [(32, 32)], source, model_name="srcnn", calibration_percentile=100)
     assert clipped.sidecar["quantization"]["calibration_percentile"] == 100.0
     assert clipped.path.read_bytes() == plain.path.read_bytes()
+
+
+def test_norm_statistics_stay_exact_at_full_frame_sizes():
+    """An instance norm over 720x1280 in float32: row means keep the file within 1e-4 of a
+    float64 norm (one MEAN over the frame was 4e-4 off); int8 files take one MEAN per statistic."""
+    from mobile_enhance.export.analysis import operator_names
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    h, w = 720, 1280
+    inputs = keras.Input((h, w, 4))
+    model = keras.Model(inputs, InstanceNormalization(name="norm")(inputs))
+    x = np.random.default_rng(0).random((1, h, w, 4), np.float32) * 2 + 5
+    x64 = x.astype(np.float64)
+    centered = x64 - x64.mean(axis=(1, 2), keepdims=True)
+    exact = centered / np.sqrt((centered**2).mean(axis=(1, 2), keepdims=True) + 1e-3)
+    blob = convert(model, "float32", input_size=(h, w))
+    assert np.abs(run_tflite(blob, x) - exact).max() < 1e-4
+    assert np.abs(model.predict(x, verbose=0) - exact).max() < 1e-4
+    assert operator_names(blob).count("MEAN") == 4
+    small = keras.Input((16, 16, 4))
+    model = keras.Model(small, InstanceNormalization(name="norm")(small))
+    calibration = [np.random.default_rng(i).random((1, 16, 16, 4), np.float32) for i in range(4)]
+    blob = convert(model, "int8", input_size=(16, 16), representative=lambda: iter(calibration))
+    assert operator_names(blob).count("MEAN") == 2

@@ -94,6 +94,8 @@ class Source:
                 self._tried += 1
             if self.augment:
                 k = int(rng.integers(8))
+                if pair[0].shape[0] != pair[0].shape[1]:
+                    k -= k % 2  # a non-square crop keeps its shape: no quarter turns
                 pair = tuple(dihedral(x, k) for x in pair)
             return tuple(np.asarray(x, np.float32) for x in pair)
         raise DataError(f"{self.describe()}: every file is unreadable")
@@ -315,15 +317,21 @@ class PhotoSource(Source):
             raise DataError(f"{self.folder}: no image files ({', '.join(s for s in ('.jpg', '.png', '...'))})")
         self.items, self.val_files = split_holdout(files, val_fraction)
         self.val_crops = int(val_crops)
+        self.crop_shape = None  # (H, W) of non-square crops (export calibration at a full-frame size)
         self._cache = _PhotoCache(cache_bytes)
 
     def _crop(self, photo: np.ndarray, rng, where) -> tuple[np.ndarray, tuple]:
+        """A random crop of ``crop_shape`` (``(H, W)``; square patches when ``None``), from
+        the photo turned a quarter where it only fits that way."""
         h, w = photo.shape[:2]
-        p = self.patch_size
-        if h < p or w < p:
-            raise BadImageError(f"{where}: {w}x{h} is smaller than the {p}x{p} patch")
-        y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-        return photo[y : y + p, x : x + p], (y, x, h, w)
+        ch, cw = self.crop_shape or (self.patch_size, self.patch_size)
+        if (h < ch or w < cw) and h >= cw and w >= ch:
+            photo, h, w = np.rot90(photo), w, h
+        if h < ch or w < cw:
+            what = "patch" if ch == cw else "crop"
+            raise BadImageError(f"{where}: {w}x{h} is smaller than the {cw}x{ch} {what} (width x height)")
+        y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+        return photo[y : y + ch, x : x + cw], (y, x, h, w)
 
     def _example(self, item, rng):
         photo = self._cache.get(item)
@@ -393,11 +401,11 @@ class SRSource(PhotoSource):
         return ((p, p, 3) if self.upsample else (p // self.scale, p // self.scale, 3)), (p, p, 3)
 
     def make_pair(self, crop, where, rng):
-        p, s = self.patch_size, self.scale
+        (h, w), s = crop.shape[:2], self.scale
         image = Image.fromarray(np.round(crop * 255).astype(np.uint8))
-        small = image.resize((p // s, p // s), Image.BICUBIC)
+        small = image.resize((w // s, h // s), Image.BICUBIC)
         if self.upsample:
-            small = small.resize((p, p), Image.BICUBIC)
+            small = small.resize((w, h), Image.BICUBIC)
         return np.asarray(small, np.float32) / 255.0, crop
 
 

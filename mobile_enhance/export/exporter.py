@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +92,15 @@ def _fit(images, height: int, width: int, count: int) -> list[np.ndarray]:
 
 def _at_size(source, height: int, width: int):
     """The source cutting crops big enough for ``height x width`` where it can (sources of
-    whole photos), else ``None`` (sources of fixed patches, such as DPED's 100x100)."""
-    side = max(height, width)
-    if source.patch_size >= side:
+    whole photos: crops of exactly that shape, so that a 1536x2048 frame comes from a
+    2560x1600 photo), else ``None`` (sources of fixed patches, such as DPED's 100x100)."""
+    if source.patch_size >= max(height, width):
         return source
-    if not hasattr(source, "val_files"):
+    if not hasattr(source, "crop_shape"):
         return None
-    bigger = copy.copy(source)  # shares the decoded-photo cache
-    bigger.patch_size = side
+    bigger = copy.copy(source)  # shares the decoded-photo cache, but not the list of bad files:
+    bigger._bad, bigger._tried, bigger._lock = set(), 0, threading.Lock()  # a photo too small here is fine for training
+    bigger.patch_size, bigger.crop_shape = max(height, width), (height, width)
     return bigger
 
 
@@ -247,6 +249,9 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
         h, w = size if size is not None else (source.patch_size, source.patch_size)
         inputs = representative_inputs(source, h, w, calibration_count)
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
+        from mobile_enhance.quantization import integer_means
+
+        model = integer_means(model)  # before QAT too: the graph it fine-tunes is the one converted
         if equalize:
             from mobile_enhance.quantization import equalize_for_int8
 

@@ -53,6 +53,10 @@ def convert(
     """
     if quant not in QUANT_MODES:
         raise UnknownNameError("quantization mode", quant, QUANT_MODES)
+    if quant == "int8":
+        from mobile_enhance.quantization import integer_means
+
+        model = integer_means(model)  # int8 MEAN adds in int32: one per statistic
     if rewrite:
         from mobile_enhance.export.rewrite import rewrite_for_xnnpack
 

@@ -374,6 +374,17 @@ def equalize_concatenations(model, inputs, ratio_limit: float = 4.0, batch_size:
     return reconfigured(model, configs, weights), len(accepted)
 
 
+def integer_means(model):
+    """``model`` with every instance norm taking its mean and variance in one MEAN each
+    (``row_means=False``), as full-integer files should: int8 MEAN adds in int32, and the
+    row means of the float form would each be rounded to int8 (fast_dped's int8 file: 39.4
+    dB from the float model with row means, 39.6 without)."""
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    names = [layer.name for layer in model.layers if isinstance(layer, InstanceNormalization) and layer.row_means]
+    return reconfigured(model, {name: {"row_means": False} for name in names}) if names else model
+
+
 def equalize_for_int8(model, inputs):
     """Both equalizations, as the int8 export applies them: concatenations first (their
     rescaled producers can be norms), then instance norms. Returns ``(model, counts)``,
