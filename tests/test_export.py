@@ -127,6 +127,8 @@ def test_cli_export_from_a_run_and_from_weights(dped_root, tmp_path, capsys):
     assert f"wrote {out}" in printed and "vs targets" in printed
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["model"] == "fast_dped" and sidecar["source"]["sha256"] and sidecar["fidelity"]["images"] == 3
+    f = sidecar["fidelity"]  # a two-step model: said plainly when it is worse than doing nothing
+    assert f["float_vs_target"]["psnr"] < f["input_vs_target"]["psnr"] and "warning: at 32x32 the float model itself is" in printed
     weights = tmp_path / "w.weights.h5"
     build_model("srcnn").save_weights(str(weights))
     assert cli(["mobile-enhance", "export", f"--weights={weights}", "--model=srcnn", "--size=24x24", f"--output={tmp_path / 's.tflite'}"]) == 0

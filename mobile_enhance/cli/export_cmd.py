@@ -106,6 +106,12 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         if r.sidecar["forced"]:
             line += " [FORCED below the floor]"
         print(line)
+        if "float_vs_target" in f and f["float_vs_target"]["psnr"] < f["input_vs_target"]["psnr"]:
+            (fh, fw), patch = f["size"], getattr(source, "patch_size", None)
+            print(f"  warning: at {fh}x{fw} the float model itself is "
+                  f"{f['input_vs_target']['psnr'] - f['float_vs_target']['psnr']:.2f} dB below its unprocessed input "
+                  f"against the targets" + (f" (trained on {patch}x{patch} patches: export --size={patch}x{patch} and "
+                  "let `mobile-enhance enhance` tile, or train on larger patches)" if patch and [fh, fw] != [patch, patch] else ""))
         if r.sidecar["ops_not_in_xnnpack"]:
             print(f"  ops XNNPACK does not take: {', '.join(r.sidecar['ops_not_in_xnnpack'])}")
     if fv["saved_model"].value:
