@@ -187,7 +187,7 @@ def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):
     from mobile_enhance.benchmark import REPO_ROOT
     from mobile_enhance.training import resolve, train
 
-    config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2,
+    config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2, "losses": "pixel",
                                    "eval_every": 2, "checkpoint_every": 2, "losses": "pixel"})
     train(config, tmp_path / "run", progress=False)
     spec = importlib.util.spec_from_file_location("quantization_debug", REPO_ROOT / "benchmarks" / "quantization_debug.py")
@@ -270,3 +270,23 @@ def test_norm_statistics_stay_exact_at_full_frame_sizes():
     calibration = [np.random.default_rng(i).random((1, 16, 16, 4), np.float32) for i in range(4)]
     blob = convert(model, "int8", input_size=(16, 16), representative=lambda: iter(calibration))
     assert operator_names(blob).count("MEAN") == 2
+
+
+def test_frame_sizes_script_compares_whole_frames_with_tiles(dped_root, tmp_path):
+    import importlib.util
+
+    from mobile_enhance.benchmark import REPO_ROOT
+    from mobile_enhance.training import resolve, train
+
+    config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2, "losses": "pixel",
+                                   "eval_every": 2, "checkpoint_every": 2})
+    train(config, tmp_path / "run", progress=False)
+    spec = importlib.util.spec_from_file_location("frame_sizes", REPO_ROOT / "benchmarks" / "frame_sizes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    name, patch, rows = script.rows_for(tmp_path / "run", [(32, 32), (64, 96)], pairs=2)
+    assert (name, patch) == ("fast_dped", 32) and [r[:2] for r in rows] == [(32, 32), (64, 96)] and rows[0][2] == 2 <= rows[1][2] + 1
+    assert rows[0][4] == pytest.approx(rows[0][5], abs=1e-3)  # one window at the patch size: the whole frame
+    assert rows[1][4] != pytest.approx(rows[1][5], abs=1e-3)  # per-frame norms: tiles differ from the whole frame
+    assert script.main([str(tmp_path / "run"), "--sizes=32x32", "--pairs=2", f"--out={tmp_path}"]) == 0
+    assert "| fast_dped | 32x32 | 32x32 | 2 |" in (tmp_path / "frame_sizes.md").read_text()
