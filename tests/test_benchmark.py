@@ -385,6 +385,43 @@ def test_end_to_end_output_is_the_model_output(models, tmp_path, rng):
     assert out.shape == (16, 16, 3) and np.abs(out.astype(int) - expected.astype(int)).max() <= 1
 
 
+def test_end_to_end_over_a_frame_runs_the_enhance_windows(models, tmp_path, rng):
+    from mobile_enhance.enhance.pipeline import TFLiteModel
+
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8)).save(photo, quality=90)
+    r = measure_end_to_end(str(models["f32"]), str(photo), threads=1, runs=2, encode_format="PNG", return_output=True, frame=(40, 56))
+    model = TFLiteModel(models["f32"], num_threads=1)
+    assert r["size"] == [40, 56] and r["window"] == [16, 16] and r["windows"] == 24  # 16x16 windows, 8 overlap: 4 x 6
+    out = np.asarray(Image.open(io.BytesIO(r["output"]["encoded"])))
+    expected = np.round(np.clip(model.enhance(r["output"]["input"]), 0, 1) * 255)
+    assert out.shape == (40, 56, 3) and np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+    report = run_benchmark(models["f32"], threads=[1], runs=2, warmup=0, photo=photo, e2e_runs=1, e2e_frame="photo", isolate=False,
+                           measure_ceiling=False, log=lambda _: None)
+    row = report["end_to_end"][0]
+    assert row["size_label"] == "48x64 in 16x16 windows" and row["windows"] == 5 * 7
+    assert "| 48x64 in 16x16 windows | 35 |" in to_markdown(report)
+    with pytest.raises(UserError, match="needs --photo"):
+        run_benchmark(models["f32"], threads=[1], runs=1, e2e_frame=(32, 32), isolate=False, measure_ceiling=False, log=lambda _: None)
+
+
+def test_pirm_quality_from_an_exported_sidecar_or_a_note(models):
+    sidecar = models["f16"].with_suffix(".json")
+    exported = {"tflite_vs_float": {"psnr": 40.0, "ssim": 0.99}, "tflite_vs_target": {"psnr": 22.5, "ssim": 0.8, "ms_ssim": 0.93}}
+    try:
+        sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": exported}))
+        report = run_benchmark(models["f16"], threads=[1], runs=2, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
+        p = report["pirm"]
+        assert (p["psnr"], p["ms_ssim"], p["quality_source"]) == (22.5, 0.93, "sidecar fidelity against the targets")
+        del exported["tflite_vs_target"]["ms_ssim"]  # written before the export recorded MS-SSIM
+        sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": exported}))
+        report = run_benchmark(models["f16"], threads=[1], runs=2, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
+    finally:
+        sidecar.unlink()
+    assert report["pirm"] is None and report["rows"][0]["median_ms"] > 0
+    assert any(n.startswith("no PIRM score: the sidecar of srcnn_f16.tflite has no PSNR and MS-SSIM") for n in report["notes"])
+
+
 def test_keras_predict_runs_the_same_model():
     r = measure_keras("srcnn", (16, 24), threads=1, runs=2, warmup=0, call="predict")
     assert r["runs"] == 2 and r["median_ms"] > 0 and r["gmacs"] == pytest.approx(16 * 24 * SRCNN_MACS_PER_PIXEL / 1e9)

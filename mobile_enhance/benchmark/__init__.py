@@ -20,8 +20,9 @@ quality figures are given, with SRCNN timed in the same run as the baseline.
 
 A sidecar ``NAME.json`` beside ``NAME.tflite`` is read for three keys, all optional:
 ``model`` (registry name, used to count GMACs at the benchmarked size), ``gmacs`` (per
-image, used for fixed-size files when ``model`` is absent) and ``fidelity``
-(``{"psnr": dB, "ms_ssim": 0..1}``, used for the PIRM score).
+image, used for fixed-size files when ``model`` is absent) and ``fidelity`` (its
+``tflite_vs_target`` as ``mobile-enhance export`` writes it, or ``{"psnr": dB, "ms_ssim":
+0..1}``, used for the PIRM score).
 """
 
 from __future__ import annotations
@@ -115,6 +116,33 @@ def _gmacs_for(name: str, height: int, width: int) -> float:
     return count_macs(build_model(name), height, width) / 1e9
 
 
+def _sidecar_quality(fidelity: dict, name: str, notes: list) -> dict | None:
+    """PSNR and MS-SSIM for the PIRM score from a sidecar's ``fidelity``: the file's output
+    against the targets as ``mobile-enhance export`` records it (``tflite_vs_target``), or
+    ``psnr``/``ms_ssim`` at the top (a hand-written sidecar); ``None`` with a note where
+    neither is there."""
+    from mobile_enhance.benchmark.pirm import quality_from_dict
+
+    measured = fidelity.get("tflite_vs_target")
+    if isinstance(measured, dict) and {"psnr", "ms_ssim"} <= measured.keys():
+        return dict(quality_from_dict(measured, f"sidecar of {name} (tflite_vs_target)"), source="sidecar fidelity against the targets")
+    if "tflite_vs_float" not in fidelity and ("psnr" in fidelity or "ms_ssim" in fidelity):
+        return dict(quality_from_dict(fidelity, f"sidecar of {name}"), source="sidecar fidelity")
+    notes.append(f"no PIRM score: the sidecar of {name} has no PSNR and MS-SSIM against targets "
+                 "(export with held-out data, from this version on, or pass --quality=FILE)")
+    return None
+
+
+def _photo_size(photo) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(photo) as image:
+            return image.height, image.width
+    except OSError as error:
+        raise UserError(f"{photo}: not an image PIL can read ({error})") from None
+
+
 def run_benchmark(
     model_path: str | Path,
     *,
@@ -125,6 +153,7 @@ def run_benchmark(
     size: tuple[int, int] | None = None,
     photo: str | Path | None = None,
     e2e_runs: int | None = None,
+    e2e_frame=None,
     keras: str | None = None,
     keras_weights: str | None = None,
     keras_calls: Sequence[str] = ("predict", "function"),
@@ -155,6 +184,10 @@ def run_benchmark(
       size: ``(H, W)`` for a file with a dynamic input size (a fixed-size file runs at its size).
       photo: image file for the end-to-end latency (at the largest thread count, on the CPU).
       e2e_runs: end-to-end passes (default ``min(runs, 20)``).
+      e2e_frame: ``(H, W)``, or ``"photo"`` for the photo's own size: the end-to-end pass
+        fits the photo to that frame and runs the model window by window over it, as
+        ``mobile-enhance enhance`` does (a 100x100 file over a 720x1280 frame); without it,
+        the photo is fitted to the model's input.
       keras: registry model name; times the same architecture in TensorFlow beside LiteRT
         and gives the GMACs. ``keras_weights``: weights file to load into it.
         ``keras_calls``: how TensorFlow runs it, any of "predict" (``model.predict``) and
@@ -188,6 +221,10 @@ def run_benchmark(
         raise UserError(f"--runs must be >= 1 and --warmup >= 0, got runs={runs}, warmup={warmup}")
     if photo is not None and not Path(photo).is_file():
         raise UserError(f"photo {str(photo)!r} does not exist")
+    if e2e_frame is not None:
+        if photo is None:
+            raise UserError("an end-to-end frame needs --photo")
+        e2e_frame = _photo_size(photo) if e2e_frame == "photo" else tuple(int(v) for v in e2e_frame)
     if "adb" in backends:
         from mobile_enhance.benchmark.android import check_binary
 
@@ -222,7 +259,7 @@ def run_benchmark(
     if gmacs is None:
         notes.append("GMACs unknown (no sidecar 'model'/'gmacs', no --keras): no GFLOP/s column")
     if quality is None and isinstance(sidecar.get("fidelity"), dict):
-        quality = dict(quality_from_dict(sidecar["fidelity"], f"sidecar of {path.name}"), source="sidecar fidelity")
+        quality = _sidecar_quality(sidecar["fidelity"], path.name, notes)
     usable = machine["usable_cpus"] or 1
     if max(threads) > usable:
         notes.append(f"thread counts above {usable} (the CPUs this process may use) oversubscribe the cores")
@@ -294,10 +331,13 @@ def run_benchmark(
     if photo is not None and "cpu" in backends:
         t = max(threads)
         kw = {"model_path": str(path), "photo": str(photo), "threads": t, "runs": e2e_runs or min(runs, 20), "size": [h, w]}
+        if e2e_frame is not None:
+            kw["frame"] = list(e2e_frame)
         answer = _measure("end_to_end", kw, isolate)
         r = answer["result"]
+        run_at = size_label if e2e_frame is None else f"{r['size'][0]}x{r['size'][1]} in {r['window'][0]}x{r['window'][1]} windows"
         e2e.append({"model": label, "threads": t, "photo_name": Path(photo).name, "photo_size_label": "x".join(map(str, r["photo_size"])),
-                    "size_label": size_label, **r})
+                    **r, "size_label": run_at})
         log(f"  end to end x{t} on {Path(photo).name}: median {r['total_median_ms']:.2f} ms")
 
     ceiling = []
@@ -322,7 +362,7 @@ def run_benchmark(
                 pirm = {"psnr": quality["psnr"], "ms_ssim": quality["ms_ssim"], "quality_source": quality["source"],
                         "time_baseline_ms": baseline["median_ms"], "time_solution_ms": mine["median_ms"],
                         "config": f"LiteRT XNNPACK x{t} at {size_label}, medians", "weights": WEIGHTS, **scores}
-    elif "cpu" in backends:
+    elif "cpu" in backends and not any(n.startswith("no PIRM score") for n in notes):
         notes.append("no quality figures (--quality or sidecar 'fidelity'): PIRM score not computed")
 
     machine["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None

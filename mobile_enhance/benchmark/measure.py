@@ -346,6 +346,7 @@ def measure_end_to_end(
     size: tuple[int, int] | None = None,
     encode_format: str = "JPEG",
     return_output: bool = False,
+    frame: tuple[int, int] | None = None,
 ) -> dict:
     """Per-image latency on a real photo: decode, preprocess, infer, postprocess, encode.
 
@@ -356,6 +357,12 @@ def measure_end_to_end(
     * postprocess: dequantize (integer outputs), clip to [0, 1], round to uint8, PIL image.
     * encode: ``encode_format`` into memory (JPEG quality 95).
 
+    With ``frame`` (``(H, W)``), the photo is fitted to that frame instead and the model
+    runs window by window over it as ``mobile-enhance enhance`` runs it
+    (:class:`~mobile_enhance.enhance.pipeline.TFLiteModel`: a fixed-size file at its size,
+    overlapping windows blended); infer then covers every window, their quantization and
+    the blending, and ``windows`` says how many.
+
     Returns per-stage medians, the total's statistics, and with ``return_output`` the last
     preprocessed input and encoded bytes (for checks).
     """
@@ -364,13 +371,31 @@ def measure_end_to_end(
     from mobile_enhance.runtime import dequantize_output as _from_output, quantize_input as _to_input
 
     data = Path(photo).read_bytes()
-    interpreter = make_interpreter(model_path=model_path, num_threads=threads)
-    inp = interpreter.get_input_details()[0]
-    if size is not None and list(inp["shape"][1:3]) != list(size):
-        interpreter.resize_tensor_input(inp["index"], [1, size[0], size[1], 3], strict=True)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    h, w = int(inp["shape"][1]), int(inp["shape"][2])
+    extra = {}
+    if frame is None:
+        interpreter = make_interpreter(model_path=model_path, num_threads=threads)
+        inp = interpreter.get_input_details()[0]
+        if size is not None and list(inp["shape"][1:3]) != list(size):
+            interpreter.resize_tensor_input(inp["index"], [1, size[0], size[1], 3], strict=True)
+        interpreter.allocate_tensors()
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        h, w = int(inp["shape"][1]), int(inp["shape"][2])
+        prepare = lambda fitted: _to_input(np.asarray(fitted, np.float32)[None] / 255.0, inp)  # noqa: E731
+
+        def infer(x):
+            interpreter.set_tensor(inp["index"], x)
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"])
+
+        finish = lambda y: _from_output(y, out)[0]  # noqa: E731
+    else:
+        from mobile_enhance.enhance.pipeline import TFLiteModel
+        from mobile_enhance.enhance.tiling import plan_tiles
+
+        model = TFLiteModel(model_path, num_threads=threads)
+        (h, w), infer, finish = frame, model.enhance, lambda y: y
+        prepare = lambda fitted: np.asarray(fitted, np.float32) / 255.0  # noqa: E731
+        extra = {"windows": len(plan_tiles(h, w, model.tile, model.overlap, model.multiple)), "window": list(model.tile)}
     stages = {k: [] for k in ("decode", "preprocess", "infer", "postprocess", "encode", "total")}
     last = {}
     with Image.open(io.BytesIO(data)) as probe:
@@ -380,14 +405,11 @@ def measure_end_to_end(
         with Image.open(io.BytesIO(data)) as image:
             rgb = image.convert("RGB")
         t1 = time.perf_counter()
-        fitted = ImageOps.fit(rgb, (w, h), Image.BILINEAR)
-        x = _to_input(np.asarray(fitted, np.float32)[None] / 255.0, inp)
+        x = prepare(ImageOps.fit(rgb, (w, h), Image.BILINEAR))
         t2 = time.perf_counter()
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])
+        y = infer(x)
         t3 = time.perf_counter()
-        y = np.clip(_from_output(y, out)[0], 0.0, 1.0)
+        y = np.clip(finish(y), 0.0, 1.0)
         result = Image.fromarray(np.round(y * 255.0).astype(np.uint8))
         t4 = time.perf_counter()
         buffer = io.BytesIO()
@@ -402,6 +424,7 @@ def measure_end_to_end(
         "photo": str(photo),
         "photo_size": photo_size,
         "size": [h, w],
+        **extra,
         "encode_format": encode_format,
         **{f"{k}_median_ms": float(np.median(v) * 1e3) for k, v in stages.items()},
         **{f"total_{k}": v for k, v in total.items()},

@@ -40,6 +40,7 @@ E2E_COLUMNS = (
     ("photo", "photo_name", "{}"),
     ("photo HxW", "photo_size_label", "{}"),
     ("run at", "size_label", "{}"),
+    ("windows", "windows", "{}"),
     ("decode", "decode_median_ms", "{:.2f}"),
     ("preprocess", "preprocess_median_ms", "{:.2f}"),
     ("infer", "infer_median_ms", "{:.2f}"),

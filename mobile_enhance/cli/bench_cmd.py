@@ -22,6 +22,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("warmup", 5, "Untimed runs after the first inference.", flag_values=fv)
     flags.DEFINE_string("size", None, "HxW to run a model whose input size is dynamic.", flag_values=fv)
     flags.DEFINE_string("photo", None, "Photo for the end-to-end latency (decode, preprocess, infer, postprocess, encode).", flag_values=fv)
+    flags.DEFINE_string(
+        "e2e_frame", None, "HxW or 'photo': fit the photo to this frame and run the model over it in windows, as "
+        "`mobile-enhance enhance` does (default: fit the photo to the model's input).", flag_values=fv
+    )
     flags.DEFINE_integer("e2e_runs", None, "End-to-end passes (default: min(runs, 20)).", flag_values=fv)
     flags.DEFINE_string("output", None, "Directory for NAME.json, NAME.md and NAME.png (default: print Markdown only).", flag_values=fv)
     flags.DEFINE_string("keras", None, "Registry model name: also time it in TensorFlow at the same size; gives the GMACs.", flag_values=fv)
@@ -59,6 +63,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         size=parse_size(fv["size"].value) if fv["size"].value else None,
         photo=fv["photo"].value,
         e2e_runs=fv["e2e_runs"].value,
+        e2e_frame=(None if not fv["e2e_frame"].value else "photo" if fv["e2e_frame"].value == "photo" else parse_size(fv["e2e_frame"].value)),
         keras=fv["keras"].value,
         keras_weights=fv["keras_weights"].value,
         gpu_delegate=fv["gpu_delegate"].value,

@@ -137,11 +137,11 @@ def heldout_pairs(source, height: int, width: int, count: int = 16):
     return np.stack(xs), np.stack(ys)
 
 
-def _psnr_ssim(a, b) -> dict:
+def _image_quality(a, b) -> dict:
     from mobile_enhance.metrics import image_metrics
 
     m = image_metrics(a, b)
-    return {"psnr": round(m["psnr"], 3), "ssim": round(m["ssim"], 5)}
+    return {"psnr": round(m["psnr"], 3), "ssim": round(m["ssim"], 5), "ms_ssim": round(m["ms_ssim"], 5)}
 
 
 # -- QAT ------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
     reference = model.predict(x, batch_size=4, verbose=0)
     for p in (percentile, 100.0):
         candidate = convert(model, "int8", input_size=size, representative=representative, io_dtype=io_dtype, percentile=p)
-        score = _psnr_ssim(run_tflite(candidate, x), reference)["psnr"]
+        score = _image_quality(run_tflite(candidate, x), reference)["psnr"]
         if score > best:
             blob, chosen, best = candidate, p, score
     return blob, equalized, rewritable(model, size), chosen
@@ -388,12 +388,12 @@ def export_model(
             "images": int(len(x)),
             "images_from": "held-out pairs of the training data source" if held_out else "uniform random inputs (no data source)",
             "size": [fh, fw],
-            "tflite_vs_float": _psnr_ssim(lite_out, float_out),
+            "tflite_vs_float": _image_quality(lite_out, float_out),
             "max_abs_diff_vs_float": float(np.abs(np.clip(lite_out, 0, 1) - np.clip(float_out, 0, 1)).max()),
         }
         if held_out:
             fidelity.update(
-                float_vs_target=_psnr_ssim(float_out, y), tflite_vs_target=_psnr_ssim(lite_out, y), input_vs_target=_psnr_ssim(x, y)
+                float_vs_target=_image_quality(float_out, y), tflite_vs_target=_image_quality(lite_out, y), input_vs_target=_image_quality(x, y)
             )
         fidelity["min_psnr"] = floor
         path = sized_output(output, size, len(sizes) > 1)
