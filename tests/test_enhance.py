@@ -442,6 +442,22 @@ def test_sidecar_read_and_checked(models, tmp_path):
         TFLiteModel(path)
 
 
+def test_export_figures_below_the_input_are_warned_about(models, tmp_path, capsys):
+    path = tmp_path / "m.tflite"
+    shutil.copy(models["id4_fixed"], path)
+    fidelity = {"size": [720, 1280], "tflite_vs_target": {"psnr": 14.0}, "input_vs_target": {"psnr": 25.34}}
+    path.with_suffix(".json").write_text(json.dumps({"fidelity": fidelity}))
+    assert TFLiteModel(path).quality_warning().startswith("warning: m.tflite's export measured its output 11.34 dB below")
+    src = save(tmp_path / "a.png", np.zeros((40, 40, 3), np.uint8) + 100)
+    rc, _, err = enhance(capsys, src, "--output", tmp_path / "out", "--model", path, "--quiet")
+    assert rc == 0 and "11.34 dB below the unprocessed input against held-out targets at 720x1280 (m.json)" in err
+    fidelity["tflite_vs_target"]["psnr"] = 26.0  # above its input: nothing to say
+    path.with_suffix(".json").write_text(json.dumps({"fidelity": fidelity}))
+    assert TFLiteModel(path).quality_warning() is None
+    path.with_suffix(".json").write_text(json.dumps({"fidelity": {"tflite_vs_float": {"psnr": 40.0}}}))
+    assert TFLiteModel(path).quality_warning() is None
+
+
 def test_bad_model_and_tile_arguments(models, tmp_path, capsys):
     src = save(tmp_path / "a.png", smooth_image(np.random.default_rng(19), (16, 16)))
     (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer" * 10)

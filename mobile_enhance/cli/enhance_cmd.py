@@ -92,6 +92,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
     progress = Progress("enhance", enabled=not quiet)
     if not quiet:
         progress.message(f"model: {model.describe()}, {threads} thread{'s' if threads != 1 else ''}")
+    warning = model.quality_warning()
+    if warning:
+        print(f"{prog}: {warning}", file=sys.stderr)
 
     def on_result(done, total, result):
         if result.error:

@@ -295,6 +295,24 @@ class TFLiteModel:
         extra = f", size multiple {m} (from {self.multiple_from})" if self.dynamic else ""
         return f"{self.path} ({self.quant}, {size}{extra}; tiles {self.tile[0]}x{self.tile[1]}, overlap {self.overlap})"
 
+    def quality_warning(self) -> str | None:
+        """One line when the sidecar's fidelity figures (``mobile-enhance export``) say the
+        file's output was below the unprocessed input against held-out targets, e.g. a
+        model with instance norms exported at a frame far larger than its training patches."""
+        fidelity = self.sidecar.get("fidelity") if isinstance(self.sidecar.get("fidelity"), dict) else {}
+        mine, plain = fidelity.get("tflite_vs_target"), fidelity.get("input_vs_target")
+        try:
+            gap = float(plain["psnr"]) - float(mine["psnr"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        if gap <= 0:
+            return None
+        size = fidelity.get("size") or []
+        at = f" at {size[0]}x{size[1]}" if len(size) == 2 else ""
+        return (f"warning: {self.path.name}'s export measured its output {gap:.2f} dB below the unprocessed input against "
+                f"held-out targets{at} ({self.sidecar_path.name}); a model with instance norms trained on small patches "
+                "enhances when exported at its patch size and tiled")
+
     # -- running -----------------------------------------------------------------------
 
     def run(self, batch: np.ndarray) -> np.ndarray:
