@@ -2,7 +2,7 @@
 """Reproduce benchmarks/results/latency.{json,md,png}: every model x {float32, float16, int8}
 at 100x100 and 1280x720, LiteRT XNNPACK on this machine's CPU.
 
-    .venv/bin/python benchmarks/run_latency.py            # the committed run (11.3 min on 2 cores)
+    .venv/bin/python benchmarks/run_latency.py            # the committed run (it prints its duration)
     .venv/bin/python benchmarks/run_latency.py --quick    # smoke run: 100x100, few runs, to a temp dir
 
 What it does, per size and model:
@@ -16,7 +16,11 @@ What it does, per size and model:
   input/output, calibrated on centre crops of the photos in ``--photos`` (or uniform noise
   when there are none; the report says which);
 * benchmarks each file with ``mobile_enhance.benchmark.run_benchmark`` (CPU, each
-  configuration in a fresh process), plus end-to-end latency on one photo.
+  configuration in a fresh process), plus end-to-end latency on one photo: fitted to
+  the file's size at 720x1280, and at the small sizes fitted to a 720x1280 frame
+  (``--e2e_frame``) and run in the file's half-overlapping windows, as ``mobile-enhance
+  enhance`` runs a patch-size file (the way fast_dped and muxdemux must run:
+  ``results/frame_sizes.md``).
 
 All figures of one invocation come from the same run: the float32 matmul ceiling per
 thread count and SRCNN (float32, PIRM 2018's runtime baseline) at each size and thread
@@ -58,6 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--hd_warmup", type=int, default=1)
     p.add_argument("--e2e_runs", type=int, default=10)
     p.add_argument("--hd_e2e_runs", type=int, default=2)
+    p.add_argument("--e2e_frame", default="720x1280",
+                   help="end to end at sizes up to 256x256: the photo fitted to this frame and run in the file's windows, "
+                        "as `mobile-enhance enhance` runs a patch-size file ('none': fitted to the file's own size)")
     p.add_argument("--calibration", type=int, default=8, help="int8 calibration images at small sizes (4 above 256x256)")
     p.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "photos"), help="folder of photos (calibration, end to end)")
     p.add_argument("--out", default=None, help="output folder (default: benchmarks/results; --quick: a temp dir)")
@@ -171,6 +178,7 @@ def main(argv=None) -> int:
     machine = machine_info()
     started = time.perf_counter()
     rows, e2e, unavailable = [], [], []
+    frame = None if args.e2e_frame == "none" else tuple(int(v) for v in args.e2e_frame.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         for h, w in sizes:
             hd = h * w > 256 * 256
@@ -199,7 +207,7 @@ def main(argv=None) -> int:
                     if calib_note:
                         notes.append(f"int8 at {rh}x{rw} calibrated on {calib_note}")
                     report = run_benchmark(
-                        file, threads=threads, runs=runs, warmup=warmup, photo=photo, e2e_runs=e2e_runs,
+                        file, threads=threads, runs=runs, warmup=warmup, photo=photo, e2e_runs=e2e_runs, e2e_frame=None if hd else frame,
                         gmacs=gmacs, model_name=name, label=name, measure_ceiling=False, isolate=not args.in_process, log=_log,
                         keras=name if quant == "float32" else None,  # the same graph in TensorFlow, beside LiteRT
                     )

@@ -549,7 +549,8 @@ def test_run_latency_script_small_run(tmp_path, rng):
     Image.fromarray((rng.random((40, 56, 3)) * 255).astype(np.uint8)).save(photos / "a.jpg")
     out = tmp_path / "out"
     args = ["--models=fast_dped", "--quants=int8", "--sizes=16x24", "--threads=1", "--runs=2", "--warmup=0",
-            "--e2e_runs=1", "--calibration=1", f"--photos={photos}", f"--out={out}", "--matmul_size=128", "--in_process"]
+            "--e2e_runs=1", "--calibration=1", f"--photos={photos}", f"--out={out}", "--matmul_size=128", "--in_process",
+            "--e2e_frame=32x48"]
     assert script.main(args) == 0
     report = json.loads((out / "latency.json").read_text())
     got = sorted((r["model"], r["quant"], r["runtime"].split(",")[-1].strip(" )")) for r in report["rows"])
@@ -572,5 +573,6 @@ def test_run_latency_script_small_run(tmp_path, rng):
     assert fast["speedup_vs_srcnn"] == pytest.approx(srcnn["median_ms"] / fast["median_ms"])
     assert srcnn["gmacs"] == pytest.approx(16 * 24 * SRCNN_MACS_PER_PIXEL / 1e9)
     assert len(report["end_to_end"]) == 4 and report["ceiling"][0]["n"] == 128
+    assert {r["size_label"] for r in report["end_to_end"]} == {"32x48 in 16x24 windows"}
     assert "int8 at 16x24 calibrated on centre crops of 1 photos" in report["notes"]
     assert (out / "latency.md").is_file() and (out / "latency.png").is_file()
