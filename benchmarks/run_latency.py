@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mobile_enhance.api import parse_size
     from mobile_enhance.benchmark import apply_roofline, machine_info, measure_ceilings, run_benchmark, write_reports
+    from mobile_enhance.benchmark.worker import WorkerError
     from mobile_enhance.export import convert
     from mobile_enhance.models import MODELS, build_model, get_model_info, padded_size
     from mobile_enhance.models.stats import count_macs
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
         notes.append(f"no photos in {args.photos}: no end-to-end rows; int8 calibrated on noise")
     machine = machine_info()
     started = time.perf_counter()
-    rows, e2e, unavailable = [], [], []
+    rows, e2e, unavailable, failures = [], [], [], []
     frame = None if args.e2e_frame == "none" else tuple(int(v) for v in args.e2e_frame.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         for h, w in sizes:
@@ -206,11 +207,17 @@ def main(argv=None) -> int:
                          + (f" (int8 calibrated on {calib_note})" if calib_note else ""))
                     if calib_note:
                         notes.append(f"int8 at {rh}x{rw} calibrated on {calib_note}")
-                    report = run_benchmark(
-                        file, threads=threads, runs=runs, warmup=warmup, photo=photo, e2e_runs=e2e_runs, e2e_frame=None if hd else frame,
-                        gmacs=gmacs, model_name=name, label=name, measure_ceiling=False, isolate=not args.in_process, log=_log,
-                        keras=name if quant == "float32" else None,  # the same graph in TensorFlow, beside LiteRT
-                    )
+                    try:
+                        report = run_benchmark(
+                            file, threads=threads, runs=runs, warmup=warmup, photo=photo, e2e_runs=e2e_runs, e2e_frame=None if hd or photo is None else frame,
+                            gmacs=gmacs, model_name=name, label=name, measure_ceiling=False, isolate=not args.in_process, log=_log,
+                            keras=name if quant == "float32" else None,  # the same graph in TensorFlow, beside LiteRT
+                        )
+                    except WorkerError as error:  # one file's crash (a LiteRT abort in its worker) does not end the run
+                        reason = str(error).strip().splitlines()
+                        failures.append(f"{name} {quant} {rh}x{rw}: {reason[0]} {reason[-1]}" + (f" (file kept: {file})" if keep else ""))
+                        _log(f"  FAILED: {failures[-1]}")
+                        continue
                     for r in report["rows"]:
                         r["size_label"] = f"{rh}x{rw}"
                         r["requested_size"] = f"{h}x{w}"
@@ -237,6 +244,7 @@ def main(argv=None) -> int:
         r["model"] = f"{r['model']} {r['quant']}"
     machine["load_after"] = round(os.getloadavg()[0], 2)
     elapsed = time.perf_counter() - started
+    notes += [f"no rows for {f}" for f in failures]
     notes.append(f"whole run took {elapsed / 60:.1f} min" + (" (--quick)" if args.quick else ""))
     report = {
         "schema": "mobile_enhance.benchmark.latency/1",
@@ -255,7 +263,7 @@ def main(argv=None) -> int:
     }
     paths = write_reports(report, out_dir, stem="latency")
     _log("wrote " + ", ".join(paths.values()))
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

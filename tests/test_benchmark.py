@@ -536,6 +536,33 @@ def test_pirm_score_uses_srcnn_timed_in_the_same_run(models, tmp_path):
     assert json.loads(open(paths["json"]).read())["pirm"]["C"] == pytest.approx(p["C"])
 
 
+def test_run_latency_goes_on_past_a_crashing_file(tmp_path, rng, monkeypatch):
+    import importlib.util
+
+    import mobile_enhance.benchmark as bench
+    from mobile_enhance.benchmark import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("run_latency", REPO_ROOT / "benchmarks" / "run_latency.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    real = bench.run_benchmark
+
+    def crashing(path, **kw):
+        if "float16" in str(path):
+            raise WorkerError("benchmark worker (interpreter) exited with status -6 and no result:\nfree(): double free detected")
+        return real(path, **kw)
+
+    monkeypatch.setattr(bench, "run_benchmark", crashing)
+    out = tmp_path / "out"
+    args = ["--models=srcnn", "--quants=float32,float16", "--sizes=16x24", "--threads=1", "--runs=2", "--warmup=0",
+            "--e2e_runs=1", f"--photos={tmp_path}", f"--out={out}", "--matmul_size=128", "--in_process"]
+    assert script.main(args) == 1  # the report is written, and the exit says something is missing
+    report = json.loads((out / "latency.json").read_text())
+    assert {r["quant"] for r in report["rows"]} == {"float32"}
+    assert any(n.startswith("no rows for srcnn float16 16x24: benchmark worker (interpreter) exited with status -6") and
+               n.endswith("double free detected") for n in report["notes"])
+
+
 def test_run_latency_script_small_run(tmp_path, rng):
     import importlib.util
 

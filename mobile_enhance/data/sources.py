@@ -18,6 +18,7 @@ Tensor contract: each example is ``(input, target)``, both ``(P, P, 3)`` float32
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import threading
@@ -319,6 +320,15 @@ class PhotoSource(Source):
         self.val_crops = int(val_crops)
         self.crop_shape = None  # (H, W) of non-square crops (export calibration at a full-frame size)
         self._cache = _PhotoCache(cache_bytes)
+
+    def cropping(self, height: int, width: int) -> "PhotoSource":
+        """A copy cutting ``height x width`` crops (export calibration and fidelity at a
+        frame size), sharing the decoded-photo cache but keeping its own list of bad files:
+        a photo too small for the frame is still fine for training."""
+        other = copy.copy(self)
+        other._bad, other._tried, other._lock = set(), 0, threading.Lock()
+        other.patch_size, other.crop_shape = max(height, width), (int(height), int(width))
+        return other
 
     def _crop(self, photo: np.ndarray, rng, where) -> tuple[np.ndarray, tuple]:
         """A random crop of ``crop_shape`` (``(H, W)``; square patches when ``None``), from

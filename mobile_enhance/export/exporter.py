@@ -17,12 +17,10 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +94,7 @@ def _at_size(source, height: int, width: int):
     2560x1600 photo), else ``None`` (sources of fixed patches, such as DPED's 100x100)."""
     if source.patch_size >= max(height, width):
         return source
-    if not hasattr(source, "crop_shape"):
-        return None
-    bigger = copy.copy(source)  # shares the decoded-photo cache, but not the list of bad files:
-    bigger._bad, bigger._tried, bigger._lock = set(), 0, threading.Lock()  # a photo too small here is fine for training
-    bigger.patch_size, bigger.crop_shape = max(height, width), (height, width)
-    return bigger
+    return source.cropping(height, width) if hasattr(source, "cropping") else None
 
 
 def _center(image, height, width):
