@@ -519,6 +519,19 @@ def test_cli_user_errors_are_one_line(models, capsys):
     assert "--benchmark_binary" in err[2] and "--size=HxW" in err[3] and "--model=FILE.tflite is required" in err[4]
 
 
+def test_cli_runtime_crash_is_one_line(models, capsys, monkeypatch):
+    import mobile_enhance.benchmark as bench
+
+    def crash(path, **kw):
+        raise WorkerError("benchmark worker (interpreter) exited with status -6 and no result:\nsome log\nfree(): double free detected")
+
+    monkeypatch.setattr(bench, "run_benchmark", crash)
+    assert main(["mobile-enhance", "bench", f"--model={models['f32']}", "--threads=1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mobile-enhance bench: error: {models['f32']}: benchmark worker (interpreter) exited with status -6 and no result: "
+                   "(free(): double free detected)"]
+
+
 def test_pirm_score_uses_srcnn_timed_in_the_same_run(models, tmp_path):
     sidecar = models["f16"].with_suffix(".json")
     sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": {"psnr": 21.5, "ms_ssim": 0.91}}))

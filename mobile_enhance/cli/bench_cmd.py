@@ -42,8 +42,8 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(fv: flags.FlagValues, args: list[str]) -> int:
     from pathlib import Path
 
-    from mobile_enhance.api import parse_size
-    from mobile_enhance.benchmark import run_benchmark, to_markdown, write_reports
+    from mobile_enhance.benchmark import to_markdown, write_reports
+    from mobile_enhance.benchmark.worker import WorkerError
     from mobile_enhance.errors import UserError
 
     if args:
@@ -54,7 +54,27 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         threads = [int(t) for t in fv["threads"].value]
     except ValueError:
         raise UserError(f"--threads must be integers, got {','.join(fv['threads'].value)!r}") from None
-    report = run_benchmark(
+    try:
+        report = _run(fv, threads)
+    except WorkerError as error:  # the runtime itself died on this file (an abort in native code)
+        lines = str(error).strip().splitlines()
+        print(f"mobile-enhance bench: error: {fv['model'].value}: {lines[0]}" + (f" ({lines[-1]})" if len(lines) > 1 else ""),
+              file=sys.stderr)
+        return 1
+    print(to_markdown(report))
+    if fv["output"].value:
+        paths = write_reports(report, fv["output"].value, stem=Path(fv["model"].value).stem)
+        print("\nwrote " + ", ".join(paths.values()), file=sys.stderr)
+    for gap in report["unavailable"]:
+        print(f"mobile-enhance bench: {gap['backend']}: {gap['reason']}", file=sys.stderr)
+    return 1 if report["unavailable"] else 0
+
+
+def _run(fv: flags.FlagValues, threads: list[int]) -> dict:
+    from mobile_enhance.api import parse_size
+    from mobile_enhance.benchmark import run_benchmark
+
+    return run_benchmark(
         fv["model"].value,
         backends=fv["backend"].value,
         threads=threads,
@@ -74,10 +94,3 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         quality=fv["quality"].value,
         matmul_size=fv["matmul_size"].value,
     )
-    print(to_markdown(report))
-    if fv["output"].value:
-        paths = write_reports(report, fv["output"].value, stem=Path(fv["model"].value).stem)
-        print("\nwrote " + ", ".join(paths.values()), file=sys.stderr)
-    for gap in report["unavailable"]:
-        print(f"mobile-enhance bench: {gap['backend']}: {gap['reason']}", file=sys.stderr)
-    return 1 if report["unavailable"] else 0
