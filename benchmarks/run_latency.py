@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     machine = machine_info()
     started = time.perf_counter()
     rows, e2e, unavailable, failures = [], [], [], []
-    frame = None if args.e2e_frame == "none" else tuple(int(v) for v in args.e2e_frame.split("x"))
+    frame = None if args.e2e_frame == "none" else parse_size(args.e2e_frame)
     with tempfile.TemporaryDirectory() as tmp:
         for h, w in sizes:
             hd = h * w > 256 * 256

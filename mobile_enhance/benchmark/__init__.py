@@ -116,21 +116,20 @@ def _gmacs_for(name: str, height: int, width: int) -> float:
     return count_macs(build_model(name), height, width) / 1e9
 
 
-def _sidecar_quality(fidelity: dict, name: str, notes: list) -> dict | None:
+def _sidecar_quality(fidelity: dict, name: str) -> tuple[dict | None, str | None]:
     """PSNR and MS-SSIM for the PIRM score from a sidecar's ``fidelity``: the file's output
     against the targets as ``mobile-enhance export`` records it (``tflite_vs_target``), or
-    ``psnr``/``ms_ssim`` at the top (a hand-written sidecar); ``None`` with a note where
-    neither is there."""
+    ``psnr``/``ms_ssim`` at the top (a hand-written sidecar). Returns ``(quality, None)``,
+    or ``(None, why not)`` where neither is there."""
     from mobile_enhance.benchmark.pirm import quality_from_dict
 
     measured = fidelity.get("tflite_vs_target")
     if isinstance(measured, dict) and {"psnr", "ms_ssim"} <= measured.keys():
-        return dict(quality_from_dict(measured, f"sidecar of {name} (tflite_vs_target)"), source="sidecar fidelity against the targets")
+        return dict(quality_from_dict(measured, f"sidecar of {name} (tflite_vs_target)"), source="sidecar fidelity against the targets"), None
     if "tflite_vs_float" not in fidelity and ("psnr" in fidelity or "ms_ssim" in fidelity):
-        return dict(quality_from_dict(fidelity, f"sidecar of {name}"), source="sidecar fidelity")
-    notes.append(f"no PIRM score: the sidecar of {name} has no PSNR and MS-SSIM against targets "
-                 "(export with held-out data, from this version on, or pass --quality=FILE)")
-    return None
+        return dict(quality_from_dict(fidelity, f"sidecar of {name}"), source="sidecar fidelity"), None
+    return None, (f"no PIRM score: the sidecar of {name} has no PSNR and MS-SSIM against targets "
+                  "(export with held-out data, from this version on, or pass --quality=FILE)")
 
 
 def _photo_size(photo) -> tuple[int, int]:
@@ -258,8 +257,10 @@ def run_benchmark(
         gmacs, gmacs_source = float(sidecar["gmacs"]), "sidecar"
     if gmacs is None:
         notes.append("GMACs unknown (no sidecar 'model'/'gmacs', no --keras): no GFLOP/s column")
+    no_quality = "no quality figures (--quality or sidecar 'fidelity'): PIRM score not computed"
     if quality is None and isinstance(sidecar.get("fidelity"), dict):
-        quality = _sidecar_quality(sidecar["fidelity"], path.name, notes)
+        quality, why_not = _sidecar_quality(sidecar["fidelity"], path.name)
+        no_quality = why_not or no_quality
     usable = machine["usable_cpus"] or 1
     if max(threads) > usable:
         notes.append(f"thread counts above {usable} (the CPUs this process may use) oversubscribe the cores")
@@ -362,8 +363,8 @@ def run_benchmark(
                 pirm = {"psnr": quality["psnr"], "ms_ssim": quality["ms_ssim"], "quality_source": quality["source"],
                         "time_baseline_ms": baseline["median_ms"], "time_solution_ms": mine["median_ms"],
                         "config": f"LiteRT XNNPACK x{t} at {size_label}, medians", "weights": WEIGHTS, **scores}
-    elif "cpu" in backends and not any(n.startswith("no PIRM score") for n in notes):
-        notes.append("no quality figures (--quality or sidecar 'fidelity'): PIRM score not computed")
+    elif "cpu" in backends:
+        notes.append(no_quality)
 
     machine["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     methods = sorted({r["memory_method"] for r in rows if r.get("memory_method")})
