@@ -1,7 +1,7 @@
 """Does quantization keep the enhancement? float32 vs int8 vs qat_int8 on held-out data.
 
 For each trained run folder: export float32, int8 and qat_int8 at the run's patch size
-(and int8 as it was before percentile ranges and instance-norm equalization, for comparison),
+(and int8 as it was before range tuning, percentile ranges and instance-norm equalization, for comparison),
 with calibration and QAT on the run's own training data and fidelity on its held-out
 pairs (``mobile_enhance.export.export_model``), then tabulate PSNR/SSIM against the targets,
 the loss against float32, and file sizes. Writes ``benchmarks/results/quantization.{json,md}``.
@@ -26,12 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-#: Row label -> (export mode, instance-norm equalization, calibration percentile). The
-#: last two rows are the int8 export as it was before each change: ``int8_minmax`` with
-#: TFLite's min/max ranges, ``int8_unequalized`` with neither change (only run for models
+from mobile_enhance.export.exporter import DEFAULT_TUNE_SWEEPS
+
+#: Row label -> (export mode, instance-norm equalization, calibration percentile, range-tuning
+#: passes). The last three rows are the int8 export as it was before each change:
+#: ``int8_untuned`` without output-driven range tuning, ``int8_minmax`` with TFLite's min/max
+#: ranges as calibrated, ``int8_unequalized`` with none of the three (only run for models
 #: with instance norms).
-VARIANTS = {"float32": ("float32", False, 100.0), "int8": ("int8", True, 99.9), "qat_int8": ("qat_int8", True, 100.0),
-            "int8_minmax": ("int8", True, 100.0), "int8_unequalized": ("int8", False, 100.0)}
+VARIANTS = {"float32": ("float32", False, 100.0, 0), "int8": ("int8", True, 99.9, DEFAULT_TUNE_SWEEPS),
+            "qat_int8": ("qat_int8", True, 100.0, 0), "int8_untuned": ("int8", True, 99.9, 0),
+            "int8_minmax": ("int8", True, 100.0, 0), "int8_unequalized": ("int8", False, 100.0, 0)}
 
 
 def main(argv=None) -> int:
@@ -55,11 +59,11 @@ def main(argv=None) -> int:
             has_norms = any(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
             labels = [label for label in VARIANTS if label != "float32" and (has_norms or label != "int8_unequalized")]
             for label, count in [("float32", 0)] + [(m, c) for m in labels for c in counts]:
-                mode, equalize, percentile = VARIANTS[label]
+                mode, equalize, percentile, sweeps = VARIANTS[label]
                 (result,) = export_model(
                     model, Path(tmp) / f"{name}_{label}.tflite", mode, [size], source, model_name=name, model_kwargs=kwargs,
                     checkpoint_files=files, fidelity_count=args.fidelity_count, qat_steps=args.qat_steps, min_psnr=0,
-                    equalize=equalize, calibration_percentile=percentile, **({"calibration_count": count} if count else {}),
+                    equalize=equalize, calibration_percentile=percentile, tune_sweeps=sweeps, **({"calibration_count": count} if count else {}),
                 )
                 f = result.sidecar["fidelity"]
                 rows.append({

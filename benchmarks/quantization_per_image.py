@@ -24,14 +24,15 @@ import numpy as np
 def per_patch(run_dir, calibration: int = 32):
     """``(model name, rows)``: per held-out patch ``(float PSNR, int8 change, int8 vs float)``."""
     from mobile_enhance.export import load_trained
-    from mobile_enhance.export.exporter import DEFAULT_PERCENTILE, _convert, heldout_pairs
+    from mobile_enhance.export.exporter import DEFAULT_PERCENTILE, DEFAULT_TUNE_SWEEPS, _convert, heldout_pairs
     from mobile_enhance.export.tflite import run_tflite
     from mobile_enhance.metrics import image_metrics
 
     model, source, _, name, _ = load_trained(run_dir=run_dir)
     size = source.patch_size
     x, y = heldout_pairs(source, size, size, 64)
-    blob, *_ = _convert(model, "int8", (size, size), source, "uint8", calibration, 0, percentile=DEFAULT_PERCENTILE)
+    blob, *_ = _convert(model, "int8", (size, size), source, "uint8", calibration, 0, percentile=DEFAULT_PERCENTILE,
+                        tune_sweeps=DEFAULT_TUNE_SWEEPS)
     f, q = model.predict(x, batch_size=8, verbose=0), run_tflite(blob, x)
     psnr = lambda a, b: image_metrics(a, b)["psnr"]  # noqa: E731
     rows = [(psnr(f[i : i + 1], y[i : i + 1]), psnr(q[i : i + 1], y[i : i + 1]) - psnr(f[i : i + 1], y[i : i + 1]),

@@ -1,6 +1,7 @@
 """Export: every model in every mode, the fidelity guard, sidecars, sizes, CLI."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from mobile_enhance.cli import main as cli
 from mobile_enhance.compat import keras
 from mobile_enhance.data import make_source
 from mobile_enhance.export import (
+    DEFAULT_TUNE_SWEEPS,
     EXPORT_MODES,
     ExportError,
     FidelityError,
@@ -38,8 +40,12 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
     keras.utils.set_random_seed(0)
     model = build_model(name)
     sizes = {}
+    # int8 range tuning quantizes the file a few hundred times: at its default for srcnn (few
+    # activations), one pass for the others (the unit test of tune_ranges is in test_models)
+    sweeps = DEFAULT_TUNE_SWEEPS if name == "srcnn" else 1
     for mode in EXPORT_MODES:
-        (result,) = export_model(model, tmp_path / f"{name}_{mode}.tflite", mode, [(32, 32)], source, model_name=name, min_psnr=0, qat_steps=2)
+        (result,) = export_model(model, tmp_path / f"{name}_{mode}.tflite", mode, [(32, 32)], source, model_name=name, min_psnr=0, qat_steps=2,
+                                 calibration_count=8, tune_sweeps=sweeps)
         sidecar = json.loads(result.path.with_suffix(".json").read_text())
         assert sidecar == result.sidecar and verify_sidecar(result.path) == []
         assert sidecar["quantization"]["mode"] == mode and sidecar["input"]["shape"] == [1, 32, 32, 3]
@@ -54,6 +60,12 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
             assert sidecar["quantization"]["instance_norms_equalized"] == norms
             assert sidecar["quantization"]["concat_inputs_rescaled"] >= 0  # random weights: rarely a 4x mismatch
             assert sidecar["quantization"]["calibration_percentile"] in ((99.9, 100.0) if mode == "int8" else (100.0,))
+            tuning = sidecar["quantization"]["range_tuning"]
+            if mode == "qat_int8":
+                assert tuning is None  # its ranges come from the fine-tune
+            else:
+                assert 1 <= tuning["sweeps"] <= sweeps and tuning["images"] == 8 and tuning["ranges"] > 0
+                assert tuning["psnr_vs_float_after"] >= tuning["psnr_vs_float_before"]
         if mode == "float32":
             assert fid["tflite_vs_float"]["psnr"] > 60
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
@@ -122,9 +134,10 @@ def test_cli_export_from_a_run_and_from_weights(dped_root, tmp_path, capsys):
                 "--steps=2", "--batch_size=2", "--patch_size=32", "--losses=pixel", "--quiet"]) == 0
     out = tmp_path / "fd_int8.tflite"
     assert cli(["mobile-enhance", "export", f"--run_dir={run}", "--quant=int8", "--size=32x32", f"--output={out}", "--min_psnr=0",
-                "--fidelity_images=3"]) == 0
+                "--fidelity_images=3", "--calibration=8", "--tune_ranges=1"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "vs targets" in printed
+    assert re.search(r"int8 ranges tuned: \d+ of \d+ changed, [\d.]+ -> [\d.]+ dB vs float on 8 calibration images", printed)
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["model"] == "fast_dped" and sidecar["source"]["sha256"] and sidecar["fidelity"]["images"] == 3
     f = sidecar["fidelity"]  # a two-step model: said plainly when it is worse than doing nothing
@@ -172,7 +185,8 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
     assert script.main([str(tmp_path / "run"), "--qat_steps=1", "--calibration=2,4", "--fidelity_count=4", f"--out={out}"]) == 0
     rows = json.loads((out / "quantization.json").read_text())["rows"]
     assert [(r["mode"], r["calibration_images"]) for r in rows] == [
-        ("float32", 0), ("int8", 2), ("int8", 4), ("qat_int8", 2), ("qat_int8", 4), ("int8_minmax", 2), ("int8_minmax", 4)]
+        ("float32", 0), ("int8", 2), ("int8", 4), ("qat_int8", 2), ("qat_int8", 4), ("int8_untuned", 2), ("int8_untuned", 4),
+        ("int8_minmax", 2), ("int8_minmax", 4)]
     base = rows[0]
     for r in rows:
         assert r["psnr_loss_vs_float32"] == pytest.approx(base["psnr_vs_target"] - r["psnr_vs_target"], abs=1e-3)
@@ -250,7 +264,8 @@ def test_int8_keeps_min_max_ranges_where_the_percentile_does_worse(source, tmp_p
 
 def test_norm_statistics_stay_exact_at_full_frame_sizes():
     """An instance norm over 720x1280 in float32: row means keep the file within 1e-4 of a
-    float64 norm (one MEAN over the frame was 4e-4 off); int8 files take one MEAN per statistic."""
+    float64 norm (one MEAN over the frame was 4e-4 off); int8 files take one MEAN for the mean
+    and the variance as a BATCH_MATMUL (products summed in int32)."""
     from mobile_enhance.export.analysis import operator_names
     from mobile_enhance.models.layers import InstanceNormalization
 
@@ -269,7 +284,7 @@ def test_norm_statistics_stay_exact_at_full_frame_sizes():
     model = keras.Model(small, InstanceNormalization(name="norm")(small))
     calibration = [np.random.default_rng(i).random((1, 16, 16, 4), np.float32) for i in range(4)]
     blob = convert(model, "int8", input_size=(16, 16), representative=lambda: iter(calibration))
-    assert operator_names(blob).count("MEAN") == 2
+    assert operator_names(blob).count("MEAN") == 1 and operator_names(blob).count("BATCH_MATMUL") == 1
 
 
 def test_frame_sizes_script_compares_whole_frames_with_tiles(dped_root, tmp_path):

@@ -401,3 +401,74 @@ def test_percentile_ranges_ignore_a_rare_extreme(rng):
     assert psnr(clipped) > psnr(minmax) + 2  # measured: +3.2 dB (the input keeps its [0, 1] range)
     with pytest.raises(Exception, match="percentile must be in"):
         file(0.0)
+
+
+def test_tune_ranges_repairs_a_range_calibration_got_wrong(rng):
+    # A hidden activation's calibrated range widened 8x (as one outlier image would) costs
+    # the int8 file most of its precision there; tuning on the calibration images, with
+    # the float model's output as the only reference, must narrow it back and say so.
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from mobile_enhance.export.tflite import calibrated_int8, quantize_calibrated, tune_ranges
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((None, None, 3))
+    hidden = keras.layers.Conv2D(8, 1, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="out")(hidden))
+    calibration = [rng.random((1, 32, 32, 3), dtype=np.float32) for _ in range(4)]
+    x = np.concatenate(calibration)
+    reference = model.predict(x, verbose=0)
+
+    def hidden_range(blob):
+        graph = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(blob, 0)).subgraphs[0]
+        (t,) = [t for t in graph.tensors if b"hidden" in t.name and t.quantization is not None and t.quantization.min is not None]
+        return float(t.quantization.min[0]), float(t.quantization.max[0])
+
+    calibrated = calibrated_int8(model, (32, 32), lambda: iter(calibration))
+    low, high = hidden_range(calibrated)
+    model_t = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    for t in model_t.subgraphs[0].tensors:
+        if b"hidden" in t.name and t.quantization is not None and t.quantization.min is not None:
+            t.quantization.max = [high * 8]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
+    widened = bytes(builder.Output())
+
+    def psnr(calibrated_file):
+        out = run_tflite(quantize_calibrated(calibrated_file, "float32"), x)
+        return float(np.mean(10 * np.log10(1 / np.mean((np.clip(out, 0, 1) - reference) ** 2, axis=(1, 2, 3)))))
+
+    tuned, report = tune_ranges(widened, x, reference, "float32", sweeps=12)
+    assert hidden_range(tuned)[1] < 0.5 * high * 8 and hidden_range(tuned)[0] <= 0
+    assert report["psnr_vs_float_after"] == pytest.approx(psnr(tuned), abs=1e-3)
+    assert report["psnr_vs_float_before"] == pytest.approx(psnr(widened), abs=1e-3)
+    assert report["psnr_vs_float_after"] > report["psnr_vs_float_before"] + 3
+    assert report["ranges_changed"] >= 1 and report["images"] == 4 and report["trials"] > report["ranges"]
+    # nothing to gain: a second tuning from the tuned file keeps it and stops after one pass
+    again, second = tune_ranges(tuned, x, reference, "float32", sweeps=3)
+    assert second["sweeps"] == 1 and second["ranges_changed"] == 0 and again == tuned
+    with pytest.raises(ValueError, match="reference outputs"):
+        tune_ranges(tuned, x, reference[:2], "float32")
+
+
+def test_matmul_variance_is_the_same_norm(rng):
+    # The int8 form of the variance: per-channel dot products (summed in int32) instead of
+    # the MEAN of int8 squares; the float function is unchanged and the int8 file has it.
+    from mobile_enhance.export.analysis import operator_names
+    from mobile_enhance.models.layers import InstanceNormalization, matmul_variance
+    from mobile_enhance.quantization import integer_means
+
+    x = rng.normal(size=(2, 12, 20, 5)).astype(np.float32)
+    centered = x - x.mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(matmul_variance(tf.constant(centered)).numpy(), (centered**2).mean(axis=(1, 2), keepdims=True), rtol=1e-5)
+    inputs = keras.Input((None, None, 5))
+    model = keras.Model(inputs, InstanceNormalization(name="norm")(keras.layers.Conv2D(5, 3, name="c")(inputs)))
+    integer = integer_means(model)
+    assert integer.get_layer("norm").get_config()["variance_matmul"] and not model.get_layer("norm").variance_matmul
+    np.testing.assert_allclose(integer.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    calibration = [rng.normal(size=(1, 12, 20, 5)).astype(np.float32) for _ in range(4)]
+    blob = convert(model, "int8", input_size=(12, 20), representative=lambda: iter(calibration), io_dtype="float32")
+    assert "BATCH_MATMUL" in operator_names(blob)
+    out, ref = run_tflite(blob, x), model.predict(x, verbose=0)
+    assert np.sqrt(np.mean((out - ref) ** 2)) < 0.05 * ref.std()

@@ -39,6 +39,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         "calibration_percentile", 99.9,
         "int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
     )
+    flags.DEFINE_integer(
+        "tune_ranges", 2, "int8: passes over the graph choosing each activation's range by how close the quantized output stays to the "
+        "float model on the calibration images (0: ranges as calibrated; each pass quantizes and runs the model twice per activation).",
+        lower_bound=0, flag_values=fv,
+    )
     flags.DEFINE_boolean(
         "equalize", True, "int8 modes: put each instance norm's channels, and each concatenation's inputs, on one scale before converting "
         "(--noequalize: off).", flag_values=fv
@@ -96,6 +101,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         calibration_percentile=fv["calibration_percentile"].value,
         qat_target=fv["qat_target"].value,
         qat_ranges=fv["qat_ranges"].value,
+        tune_sweeps=fv["tune_ranges"].value,
     )
     for r in results:
         f = r.sidecar["fidelity"]
@@ -106,6 +112,11 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         if r.sidecar["forced"]:
             line += " [FORCED below the floor]"
         print(line)
+        tuning = r.sidecar["quantization"].get("range_tuning")
+        if tuning:
+            print(f"  int8 ranges tuned: {tuning['ranges_changed']} of {tuning['ranges']} changed, "
+                  f"{tuning['psnr_vs_float_before']:.2f} -> {tuning['psnr_vs_float_after']:.2f} dB vs float on "
+                  f"{tuning['images']} calibration images ({tuning['trials']} trials)")
         if "float_vs_target" in f and f["float_vs_target"]["psnr"] < f["input_vs_target"]["psnr"]:
             (fh, fw), patch = f["size"], getattr(source, "patch_size", None)
             print(f"  warning: at {fh}x{fw} the float model itself is "

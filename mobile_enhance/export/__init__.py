@@ -2,6 +2,7 @@
 
 from mobile_enhance.export.exporter import (
     DEFAULT_MIN_PSNR,
+    DEFAULT_TUNE_SWEEPS,
     EXPORT_MODES,
     ExportError,
     ExportResult,
@@ -11,10 +12,11 @@ from mobile_enhance.export.exporter import (
     load_trained,
     verify_sidecar,
 )
-from mobile_enhance.export.tflite import QUANT_MODES, convert, run_tflite
+from mobile_enhance.export.tflite import QUANT_MODES, calibrated_int8, convert, quantize_calibrated, run_tflite, tune_ranges
 
 __all__ = [
     "DEFAULT_MIN_PSNR",
+    "DEFAULT_TUNE_SWEEPS",
     "EXPORT_MODES",
     "QUANT_MODES",
     "ExportError",
@@ -25,5 +27,8 @@ __all__ = [
     "export_saved_model",
     "load_trained",
     "run_tflite",
+    "calibrated_int8",
+    "quantize_calibrated",
+    "tune_ranges",
     "verify_sidecar",
 ]

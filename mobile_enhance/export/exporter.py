@@ -38,6 +38,11 @@ SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
 #: Default share (%) of each activation's calibration values an int8 range covers.
 DEFAULT_PERCENTILE = 99.9
 
+#: int8: passes of output-driven range tuning (:func:`mobile_enhance.export.tflite.tune_ranges`)
+#: by default, and the pixels of calibration images it runs each trial on (at least 2 images).
+DEFAULT_TUNE_SWEEPS = 2
+TUNE_PIXELS = 32 * 100 * 100
+
 #: Default fidelity floors: PSNR (dB) of the TFLite output against the float Keras output.
 DEFAULT_MIN_PSNR = {"float32": 60.0, "float16": 40.0, "dynamic": 30.0, "int8": 28.0, "qat_int8": 28.0}
 
@@ -233,8 +238,9 @@ def _check_dynamic(blob: bytes, multiple: int, model_name: str):
 
 
 def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize=True, percentile=100.0, qat_target="data",
-             qat_ranges="median"):
-    """``(tflite bytes, equalization counts, layers rewritten for XNNPACK, percentile used)``."""
+             qat_ranges="median", tune_sweeps=0):
+    """``(tflite bytes, equalization counts, layers rewritten for XNNPACK, percentile used,
+    range tuning report or None)``."""
     representative, equalized = None, {"instance_norms_equalized": 0, "concat_inputs_rescaled": 0}
     if mode in ("int8", "qat_int8"):
         if source is None:
@@ -255,22 +261,29 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
         model, rewritten = rewrite_for_xnnpack(model, size if source.patch_size % 2 == 0 else None)
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
         qat = qat_finetune(model, source, qat_steps, calibration=calibration, target=qat_target, ranges=qat_ranges)
-        return convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype), equalized, rewritten, 100.0
-    if mode != "int8" or percentile >= 100:
+        blob = convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype)
+        return blob, equalized, rewritten, 100.0, None
+    if mode != "int8" or (percentile >= 100 and not tune_sweeps):
         blob = convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype)
-        return blob, equalized, rewritable(model, size), (100.0 if mode == "int8" else None)
+        return blob, equalized, rewritable(model, size), (100.0 if mode == "int8" else None), None
     # percentile ranges help at the size a model was trained for (2-5 dB closer to float on our
     # runs) but can cost where it runs out of its regime (fast_dped at 720x1280: 26.6 dB
-    # against 30.4 with min/max), so both are converted and the calibration images decide
-    blob, chosen, best = None, None, -np.inf
+    # against 30.4 with min/max), so both are calibrated and the calibration images decide
+    from mobile_enhance.export.tflite import _mean_psnr, calibrated_int8, quantize_calibrated, tune_ranges
+
     x = np.stack(inputs)
     reference = model.predict(x, batch_size=4, verbose=0)
-    for p in (percentile, 100.0):
-        candidate = convert(model, "int8", input_size=size, representative=representative, io_dtype=io_dtype, percentile=p)
-        score = _image_quality(run_tflite(candidate, x), reference)["psnr"]
+    calibrated, chosen, best = None, None, -np.inf
+    for p in dict.fromkeys((percentile, 100.0)):
+        candidate = calibrated_int8(model, size, representative, p)
+        score = _mean_psnr(run_tflite(quantize_calibrated(candidate, io_dtype), x), reference)
         if score > best:
-            blob, chosen, best = candidate, p, score
-    return blob, equalized, rewritable(model, size), chosen
+            calibrated, chosen, best = candidate, p, score
+    tuning = None
+    if tune_sweeps:
+        count = int(np.clip(TUNE_PIXELS // (h * w), 2, len(x)))
+        calibrated, tuning = tune_ranges(calibrated, x[:count], reference[:count], io_dtype, sweeps=tune_sweeps)
+    return quantize_calibrated(calibrated, io_dtype), equalized, rewritable(model, size), chosen, tuning
 
 
 def _sha256(paths) -> str:
@@ -309,6 +322,7 @@ def export_model(
     calibration_percentile: float = DEFAULT_PERCENTILE,
     qat_target: str = "data",
     qat_ranges: str = "median",
+    tune_sweeps: int = DEFAULT_TUNE_SWEEPS,
 ) -> list[ExportResult]:
     """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
 
@@ -332,6 +346,10 @@ def export_model(
         are converted too and the file closer to the float model on the calibration images
         is kept (the sidecar says which). ``qat_int8`` takes its ranges from the fine-tuned
         model.
+      tune_sweeps: ``int8``: passes over the graph choosing each activation range by the
+        quantized output's PSNR against the float model on the calibration images (at most
+        :data:`TUNE_PIXELS` pixels of them); 0: ranges as calibrated. See
+        :func:`mobile_enhance.export.tflite.tune_ranges`.
       qat_target: ``qat_int8``: what the fine-tune matches, ``float`` (the float model's
         output) or ``data`` (the training targets); see :func:`qat_finetune`.
       qat_ranges: ``qat_int8``: ``median`` or ``minmax`` of the per-batch activation
@@ -364,8 +382,9 @@ def export_model(
             check_input_size(name, *size)
     results = []
     for size in sizes:
-        blob, equalized, rewritten, used_percentile = _convert(
-            model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target, qat_ranges
+        blob, equalized, rewritten, used_percentile, tuning = _convert(
+            model, mode, size, source, io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target, qat_ranges,
+            tune_sweeps,
         )
         if size is None:
             _check_dynamic(blob, multiple, name)
@@ -411,7 +430,8 @@ def export_model(
                              "qat_target": qat_target if mode == "qat_int8" else None,
                              "qat_ranges": qat_ranges if mode == "qat_int8" else None,
                              **equalized,
-                             "calibration_percentile": used_percentile},
+                             "calibration_percentile": used_percentile,
+                             "range_tuning": tuning},
             "input": tensor_contract(interpreter.get_input_details()[0]),
             "output": tensor_contract(interpreter.get_output_details()[0]),
             "rewritten_layers": rewritten,  # exact rewrites for XNNPACK (export.rewrite)

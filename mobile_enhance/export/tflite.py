@@ -79,9 +79,7 @@ def convert(
         converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if percentile < 100:
-            return _quantize_calibrated(
-                percentile_ranges(_calibrate_only(converter), representative, percentile), io_types[io_dtype]
-            )
+            return quantize_calibrated(percentile_ranges(_calibrate_only(converter), representative, percentile), io_dtype)
         converter.inference_input_type = io_types[io_dtype]
         converter.inference_output_type = io_types[io_dtype]
     return converter.convert()
@@ -98,10 +96,115 @@ def _calibrate_only(converter) -> bytes:
     return converter.convert()
 
 
-def _quantize_calibrated(calibrated: bytes, io_type) -> bytes:
+def calibrated_int8(model, input_size, representative, percentile: float = 100.0) -> bytes:
+    """The int8 conversion stopped after calibration: a float ``.tflite`` whose activations
+    carry their calibrated ranges (narrowed to ``percentile`` % when below 100), for
+    :func:`tune_ranges` and :func:`quantize_calibrated`. Same graph as :func:`convert`
+    (instance norms with one MEAN per statistic, layers rewritten for XNNPACK)."""
+    from mobile_enhance.export.rewrite import rewrite_for_xnnpack
+    from mobile_enhance.quantization import integer_means
+
+    model, _ = rewrite_for_xnnpack(integer_means(model), input_size)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    calibrated = _calibrate_only(converter)
+    return calibrated if percentile >= 100 else percentile_ranges(calibrated, representative, percentile)
+
+
+def quantize_calibrated(calibrated: bytes, io_dtype: str = "uint8") -> bytes:
+    """The full-integer file of a calibrated float ``.tflite``, inputs and outputs ``io_dtype``."""
     from tensorflow.lite.python import convert as lite_convert
 
+    io_types = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+    if io_dtype not in io_types:
+        raise UnknownNameError("int8 input/output type", io_dtype, io_types)
+    io_type = io_types[io_dtype]
     return lite_convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)  # as TFLiteConverter calls it
+
+
+#: :func:`tune_ranges`: the factors each activation range is tried at, in turn.
+TUNE_FACTORS = (0.8, 1.25)
+
+
+def _mean_psnr(images: np.ndarray, reference: np.ndarray) -> float:
+    mse = np.mean((np.clip(images, 0.0, 1.0) - reference) ** 2, axis=(1, 2, 3))
+    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-20))))
+
+
+def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", sweeps: int = 2, factors=TUNE_FACTORS,
+                min_gain_db: float = 0.02) -> tuple[bytes, dict]:
+    """Choose each activation's int8 range by what the quantized model's output does.
+
+    Calibration sets every range from that tensor's own values (min/max or a percentile),
+    blind to how its rounding and clipping travel to the output. Here, one activation at a
+    time in graph order, the range is scaled by each of ``factors`` (zero stays inside); the
+    file is quantized and run on ``images``, and the first scaling that brings the output at
+    least ``min_gain_db`` closer to ``reference`` (the float model's output on ``images``,
+    mean PSNR) is kept. ``sweeps`` passes over the graph, stopping early when a pass keeps
+    nothing. No labels are used: the target is the float model itself.
+
+    Args:
+      calibrated: a calibrated float ``.tflite`` (:func:`calibrated_int8`).
+      images: ``(N, H, W, 3)`` float32 in [0, 1], the input size baked into the file.
+      reference: the float model's output on ``images``.
+
+    Returns:
+      ``(calibrated file with the chosen ranges, report)``; the report gives the PSNR
+      against the float model on ``images`` before and after, the ranges changed and the
+      quantize-and-run trials taken.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    images, reference = np.asarray(images, np.float32), np.asarray(reference, np.float32)
+    if not len(images) or images.shape[0] != reference.shape[0]:
+        raise ValueError(f"tune_ranges needs images and their reference outputs, got {images.shape} and {reference.shape}")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    graph = model.subgraphs[0]
+    ends = set(graph.inputs) | set(graph.outputs)
+    order = []
+    for op in graph.operators:
+        for i in op.outputs:
+            t = graph.tensors[i]
+            if i not in ends and i not in order and t.quantization is not None and t.quantization.min is not None \
+                    and len(t.quantization.min) == 1 and t.quantization.max[0] > t.quantization.min[0]:
+                order.append(i)
+    start = {i: (float(graph.tensors[i].quantization.min[0]), float(graph.tensors[i].quantization.max[0])) for i in order}
+
+    def build(ranges) -> bytes:
+        for i, (low, high) in ranges.items():
+            graph.tensors[i].quantization.min, graph.tensors[i].quantization.max = [low], [high]
+        builder = flatbuffers.Builder(len(calibrated) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    def score(ranges) -> float:
+        return _mean_psnr(run_tflite(quantize_calibrated(build(ranges), io_dtype), images), reference)
+
+    current, trials = dict(start), 1
+    before = best = score(current)
+    done = 0
+    for _ in range(sweeps):
+        kept = 0
+        for i in order:
+            low, high = current[i]
+            for factor in factors:
+                trial = {**current, i: (low * factor, high * factor)}
+                value, trials = score(trial), trials + 1
+                if value >= best + min_gain_db:
+                    best, current, kept = value, trial, kept + 1
+                    break
+        done += 1
+        if not kept:
+            break
+    report = {
+        "sweeps": done, "images": int(len(images)), "factors": [float(f) for f in factors], "trials": trials,
+        "ranges_changed": sum(current[i] != start[i] for i in order), "ranges": len(order),
+        "psnr_vs_float_before": round(before, 3), "psnr_vs_float_after": round(best, 3),
+    }
+    return build(current), report
 
 
 def percentile_ranges(calibrated: bytes, representative, percentile: float, bins: int = 4096) -> bytes:

@@ -375,14 +375,17 @@ def equalize_concatenations(model, inputs, ratio_limit: float = 4.0, batch_size:
 
 
 def integer_means(model):
-    """``model`` with every instance norm taking its mean and variance in one MEAN each
-    (``row_means=False``), as full-integer files should: int8 MEAN adds in int32, and the
-    row means of the float form would each be rounded to int8 (fast_dped's int8 file: 39.4
-    dB from the float model with row means, 39.6 without)."""
+    """``model`` with every instance norm computing its statistics as full-integer files
+    should: mean and variance in one MEAN each (``row_means=False``; int8 MEAN adds in
+    int32, and the row means of the float form would each be rounded to int8: fast_dped's
+    int8 file 39.4 dB from the float model with row means, 39.6 without), the variance as
+    per-channel dot products (``variance_matmul``, see
+    :func:`mobile_enhance.models.layers.matmul_variance`). The float function is the same."""
     from mobile_enhance.models.layers import InstanceNormalization
 
-    names = [layer.name for layer in model.layers if isinstance(layer, InstanceNormalization) and layer.row_means]
-    return reconfigured(model, {name: {"row_means": False} for name in names}) if names else model
+    names = [layer.name for layer in model.layers
+             if isinstance(layer, InstanceNormalization) and (layer.row_means or not layer.variance_matmul)]
+    return reconfigured(model, {name: {"row_means": False, "variance_matmul": True} for name in names}) if names else model
 
 
 def equalize_for_int8(model, inputs):
