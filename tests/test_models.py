@@ -472,3 +472,44 @@ def test_matmul_variance_is_the_same_norm(rng):
     assert "BATCH_MATMUL" in operator_names(blob)
     out, ref = run_tflite(blob, x), model.predict(x, verbose=0)
     assert np.sqrt(np.mean((out - ref) ** 2)) < 0.05 * ref.std()
+
+
+def test_matmul_variance_in_pieces_is_the_same_mean(rng):
+    # pieces of at most 7 pixels: 40 of 6 over 12x20 (a divisor), 21 of 7 over 11x13 (143
+    # pixels, the last piece padded), and at an unknown frame size (35 of 7, padded)
+    from mobile_enhance.models.layers import _variance_pieces, matmul_variance
+
+    assert (_variance_pieces(240, 7), _variance_pieces(143, 7), _variance_pieces(720 * 1280, 2**15)) == (40, 21, 30)
+    for h, w in ((12, 20), (11, 13)):
+        x = rng.normal(size=(2, h, w, 5)).astype(np.float32)
+        centered = x - x.mean(axis=(1, 2), keepdims=True)
+        expected = (centered**2).mean(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(matmul_variance(tf.constant(centered), chunk=7).numpy(), expected, rtol=1e-5)
+        np.testing.assert_allclose(matmul_variance(tf.constant(centered), chunk=h * w).numpy(), expected, rtol=1e-5)
+    dynamic = tf.function(lambda t: matmul_variance(t, chunk=7), input_signature=[tf.TensorSpec((None, None, None, 5))])
+    np.testing.assert_allclose(dynamic(tf.constant(centered)).numpy(), expected, rtol=1e-5)
+    x = rng.normal(size=(2, 12, 20, 5)).astype(np.float32)
+    centered = x - x.mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(dynamic(tf.constant(centered)).numpy(), (centered**2).mean(axis=(1, 2), keepdims=True), rtol=1e-5)
+
+
+def test_int8_variance_does_not_overflow_int32_on_a_large_frame():
+    # A 512x512 frame of deviations of 127 and 64 steps: one dot product per channel
+    # would add 262144 * (127**2 + 64**2) / 2 = 2.6e9 > 2**31 in int32 and wrap; 8 pieces
+    # of 2**15 pixels do not.
+    from mobile_enhance.models.layers import InstanceNormalization
+
+    h = w = 512
+    inputs = keras.Input((h, w, 2))
+    model = keras.Model(inputs, InstanceNormalization(name="norm")(inputs))
+    rows, cols = np.indices((h, w))
+    signs = ((rows + cols) % 2) * 2 - 1
+    magnitudes = np.where((rows // 2 + cols // 2) % 2 == 0, 1.0, 0.5)
+    x = np.stack([signs * magnitudes, -signs * magnitudes], axis=-1)[None].astype(np.float32)
+    # calibrated on fainter copies too, so that a wrapped (negative, clamped to zero)
+    # variance does not land on the calibrated end of 1/std by chance
+    calibration = [x * np.float32(f) for f in (1, 0.5, 0.25)]
+    blob = convert(model, "int8", input_size=(h, w), representative=lambda: iter(calibration), io_dtype="float32")
+    out, ref = run_tflite(blob, x), model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.unique(np.abs(ref).round(3)), [0.632, 1.265], atol=1e-3)  # 0.5 and 1 over rms 0.79
+    np.testing.assert_allclose(out, ref, atol=0.05)

@@ -101,19 +101,60 @@ def spatial_mean(x):
     return tf.reduce_mean(tf.reduce_mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
 
 
-def matmul_variance(centered):
+# Most pixels per dot product of :func:`matmul_variance`: an int8 BATCH_MATMUL adds its
+# products in int32, and 2**15 squares of at most 255 steps each (2,130,739,200) stay
+# below 2**31.
+VARIANCE_CHUNK = 2**15
+
+
+def _variance_pieces(pixels: int, chunk: int) -> int:
+    """How many pieces :func:`matmul_variance` cuts ``pixels`` into: the fewest of at most
+    ``chunk`` pixels each, or a few more where that many divide ``pixels`` evenly (no
+    padding): 30 for 720x1280, 96 for 1536x2048, 1 up to 181x181."""
+    fewest = -(-pixels // chunk)
+    return next((p for p in range(fewest, 2 * fewest + 1) if pixels % p == 0), fewest)
+
+
+def matmul_variance(centered, chunk: int = VARIANCE_CHUNK):
     """Mean over H and W of ``centered ** 2`` for ``(N, H, W, C)``, kept as ``(N, 1, 1, C)``, as
-    one BATCH_MATMUL of each image's channel with itself. In a full-integer file the
+    BATCH_MATMULs of each image's channel with itself. In a full-integer file the
     products then add up in int32: squared first, as an int8 tensor, every deviation
     smaller than about 1/16 of the largest rounds to a square of zero or one step, and the
     variance of a flat image comes out far off (muxdemux's int8 file: 30.4 dB from the
-    float model with int8 squares, 33.4 dB like this)."""
+    float model with int8 squares, 33.4 dB like this).
+
+    Above ``chunk`` pixels each channel is cut into pieces of at most ``chunk`` pixels (the
+    last one padded with zeros, which int8 holds exactly as its zero point), one dot
+    product each, and the pieces' sums are averaged: one dot product over a whole
+    720x1280 frame overflows int32 (the shipped int8 default's deviations average up to
+    68 steps on 100x100 crops of our photos: sums of twice 2**31 there). A piece's sum is
+    one row times one column, as the whole channel's was, so the pieces cost no more
+    multiplications; each is one call of LiteRT's BATCH_MATMUL kernel, which is why the
+    pieces are as large as int32 allows (muxdemux's int8 file at 720x1280 on the 2-core
+    CPU machine, one run each: 168 ms with pieces of 2**15 pixels, 245 ms with 2**14, 176 ms
+    whole)."""
     dynamic = tf.shape(centered)
     n, h, w, c = (dynamic[i] if centered.shape[i] is None else int(centered.shape[i]) for i in range(4))
-    rows = tf.reshape(tf.transpose(tf.reshape(centered, [n, h * w, c]), [0, 2, 1]), [n * c, 1, h * w])
-    sums = tf.matmul(rows, rows, transpose_b=True)
-    pixels = h * w if isinstance(h * w, int) else tf.cast(h * w, centered.dtype)
-    return tf.reshape(sums, [n, 1, 1, c]) / pixels
+    pixels = h * w
+    if isinstance(pixels, int):
+        pieces = _variance_pieces(pixels, chunk)
+        size = -(-pixels // pieces)
+    else:
+        pieces = (pixels + chunk - 1) // chunk
+        size = (pixels + pieces - 1) // pieces
+    channels = tf.transpose(tf.reshape(centered, [n, pixels, c]), [0, 2, 1])
+    if isinstance(pieces, int) and pieces == 1:
+        rows = tf.reshape(channels, [n * c, 1, pixels])
+        return tf.reshape(tf.matmul(rows, rows, transpose_b=True), [n, 1, 1, c]) / pixels
+    if not isinstance(pixels, int) or pieces * size != pixels:
+        channels = tf.pad(channels, [[0, 0], [0, 0], [0, pieces * size - pixels]])
+    rows = tf.reshape(channels, [n * c * pieces, 1, size])
+    sums = tf.reshape(tf.matmul(rows, rows, transpose_b=True), [n, c, pieces])
+    if isinstance(pixels, int):
+        scale = pieces / pixels
+    else:
+        scale = tf.cast(pieces, centered.dtype) / tf.cast(pixels, centered.dtype)
+    return tf.reshape(tf.reduce_mean(sums, axis=-1), [n, 1, 1, c]) * scale
 
 
 @_register
