@@ -487,6 +487,16 @@ def test_bars_are_proportional():
     assert len(lengths) == 2 and abs(lengths[1] - 2 * lengths[0]) <= 2
 
 
+def test_chart_labels_tell_the_tensorflow_timings_apart():
+    from mobile_enhance.benchmark.report import rows_to_panels
+
+    base = {"model": "keras:m", "quant": "float32", "backend": "cpu", "threads": 2, "size_label": "8x8", "median_ms": 1.0}
+    rows = [{**base, "runtime": "TensorFlow (tf_keras, model.predict)"}, {**base, "runtime": "TensorFlow (tf_keras, tf.function)"},
+            {**base, "model": "m", "runtime": "LiteRT Interpreter (XNNPACK)"}]
+    (_, bars), = rows_to_panels(rows)
+    assert [b["label"] for b in bars] == ["keras:m float32 cpu predict x2", "keras:m float32 cpu tf.function x2", "m float32 cpu x2"]
+
+
 def test_cli_bench_writes_reports(models, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["mobile-enhance", "bench", f"--model={models['f32']}", "--threads=1", "--runs=3", "--warmup=0",

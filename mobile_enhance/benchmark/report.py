@@ -188,7 +188,10 @@ def rows_to_panels(rows: Sequence[dict]) -> list[tuple[str, list[dict]]]:
         if r.get("median_ms") is None and r.get("mean_ms") is None:
             continue
         median = r.get("median_ms") if r.get("median_ms") is not None else r["mean_ms"]
-        label = " ".join(str(p) for p in (r.get("model"), r.get("quant"), r.get("backend"), f"x{r.get('threads')}") if p)
+        # the two TensorFlow timings of one model differ only in how it is called
+        runtime = str(r.get("runtime") or "")
+        call = next((c for c in ("predict", "tf.function") if c in runtime and "TensorFlow" in runtime), None)
+        label = " ".join(str(p) for p in (r.get("model"), r.get("quant"), r.get("backend"), call, f"x{r.get('threads')}") if p)
         key = f"inference latency at {r.get('size_label', '?')} (bar: median; whisker: min to p90)"
         panels.setdefault(key, []).append({"label": label, "median": median, "low": r.get("min_ms"), "high": r.get("p90_ms")})
     return list(panels.items())
