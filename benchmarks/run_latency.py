@@ -68,6 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--calibration", type=int, default=8, help="int8 calibration images at small sizes (4 above 256x256)")
     p.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "photos"), help="folder of photos (calibration, end to end)")
     p.add_argument("--out", default=None, help="output folder (default: benchmarks/results; --quick: a temp dir)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random initial weights (the same weights, so the same files, on every run)")
     p.add_argument("--keep_models", default=None, help="keep the converted .tflite files in this folder")
     p.add_argument("--in_process", action="store_true", help="measure in this process instead of a fresh one per configuration (faster; peak RSS then includes earlier work)")
     p.add_argument("--matmul_size", type=int, default=None, help="matrix size of the matmul ceiling (default 2048; --quick 1024)")
@@ -138,6 +139,7 @@ def main(argv=None) -> int:
     from mobile_enhance.api import parse_size
     from mobile_enhance.benchmark import apply_roofline, machine_info, measure_ceilings, run_benchmark, write_reports
     from mobile_enhance.benchmark.worker import WorkerError
+    from mobile_enhance.compat import keras
     from mobile_enhance.export import convert
     from mobile_enhance.models import MODELS, build_model, get_model_info, padded_size
     from mobile_enhance.models.stats import count_macs
@@ -165,7 +167,8 @@ def main(argv=None) -> int:
         keep.mkdir(parents=True, exist_ok=True)
 
     notes += [
-        "weights: random initialisation (latency does not depend on the weight values); not trained models",
+        f"weights: random initialisation, seed {args.seed} (float latency does not depend on the weight values; int8 latency can, "
+        "through the scales: XNNPACK refuses some rescale ratios); not trained models",
         "LiteRT Interpreter with XNNPACK on the CPU; "
         + ("all configurations in one process (--in_process)" if args.in_process else "each configuration in a fresh process")
         + "; times are wall-clock per invoke()",
@@ -189,6 +192,7 @@ def main(argv=None) -> int:
                 rh, rw = padded_size(name, h, w)
                 if (rh, rw) != (h, w):
                     notes.append(f"{name} needs multiples of {get_model_info(name).size_multiple}: {h}x{w} ran as {rh}x{rw} (padded)")
+                keras.utils.set_random_seed(args.seed)  # int8 timings depend on the draw: which ops XNNPACK takes
                 model = build_model(name, input_shape=(rh, rw, 3))
                 gmacs = count_macs(model, rh, rw) / 1e9
                 for quant in quants:

@@ -586,6 +586,28 @@ def test_run_latency_goes_on_past_a_crashing_file(tmp_path, rng, monkeypatch):
                n.endswith("double free detected") for n in report["notes"])
 
 
+def test_run_latency_weights_are_seeded(tmp_path):
+    # the same seed gives the same files (int8 timings depend on the weights), another seed others
+    import importlib.util
+
+    from mobile_enhance.benchmark import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("run_latency", REPO_ROOT / "benchmarks" / "run_latency.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    files = {}
+    for label, seed in (("a", 0), ("b", 0), ("c", 1)):
+        keep = tmp_path / label
+        args = ["--models=srcnn", "--quants=float32", "--sizes=16x24", "--threads=1", "--runs=1", "--warmup=0", "--e2e_runs=1",
+                f"--photos={tmp_path / 'none'}", f"--out={tmp_path / ('out' + label)}", "--matmul_size=64", "--in_process",
+                f"--keep_models={keep}", f"--seed={seed}"]
+        assert script.main(args) == 0
+        files[label] = (keep / "srcnn_float32_16x24.tflite").read_bytes()
+        report = json.loads((tmp_path / ("out" + label) / "latency.json").read_text())
+        assert any(n.startswith(f"weights: random initialisation, seed {seed} ") for n in report["notes"])
+    assert files["a"] == files["b"] and files["a"] != files["c"]
+
+
 def test_run_latency_script_small_run(tmp_path, rng):
     import importlib.util
 
