@@ -559,15 +559,22 @@ def test_pirm_score_uses_srcnn_timed_in_the_same_run(models, tmp_path):
     assert json.loads(open(paths["json"]).read())["pirm"]["C"] == pytest.approx(p["C"])
 
 
-def test_run_latency_goes_on_past_a_crashing_file(tmp_path, rng, monkeypatch):
+def _run_latency_script():
+    """benchmarks/run_latency.py as a module (it is a script, not part of the package)."""
     import importlib.util
 
-    import mobile_enhance.benchmark as bench
     from mobile_enhance.benchmark import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("run_latency", REPO_ROOT / "benchmarks" / "run_latency.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_run_latency_goes_on_past_a_crashing_file(tmp_path, rng, monkeypatch):
+    import mobile_enhance.benchmark as bench
+
+    script = _run_latency_script()
     real = bench.run_benchmark
 
     def crashing(path, **kw):
@@ -588,13 +595,7 @@ def test_run_latency_goes_on_past_a_crashing_file(tmp_path, rng, monkeypatch):
 
 def test_run_latency_weights_are_seeded(tmp_path):
     # the same seed gives the same files (int8 timings depend on the weights), another seed others
-    import importlib.util
-
-    from mobile_enhance.benchmark import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("run_latency", REPO_ROOT / "benchmarks" / "run_latency.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _run_latency_script()
     files = {}
     for label, seed in (("a", 0), ("b", 0), ("c", 1)):
         keep = tmp_path / label
@@ -609,13 +610,7 @@ def test_run_latency_weights_are_seeded(tmp_path):
 
 
 def test_run_latency_script_small_run(tmp_path, rng):
-    import importlib.util
-
-    from mobile_enhance.benchmark import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("run_latency", REPO_ROOT / "benchmarks" / "run_latency.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _run_latency_script()
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray((rng.random((40, 56, 3)) * 255).astype(np.uint8)).save(photos / "a.jpg")

@@ -107,11 +107,13 @@ def spatial_mean(x):
 VARIANCE_CHUNK = 2**15
 
 
-def _variance_pieces(pixels: int, chunk: int) -> int:
+def _variance_pieces(pixels, chunk: int):
     """How many pieces :func:`matmul_variance` cuts ``pixels`` into: the fewest of at most
-    ``chunk`` pixels each, or a few more where that many divide ``pixels`` evenly (no
-    padding): 30 for 720x1280, 96 for 1536x2048, 1 up to 181x181."""
-    fewest = -(-pixels // chunk)
+    ``chunk`` pixels each, or, for a known size, a few more where that many divide
+    ``pixels`` evenly (no padding): 30 for 720x1280, 96 for 1536x2048, 1 up to 181x181."""
+    fewest = (pixels + chunk - 1) // chunk
+    if not isinstance(pixels, int):
+        return fewest
     return next((p for p in range(fewest, 2 * fewest + 1) if pixels % p == 0), fewest)
 
 
@@ -136,24 +138,18 @@ def matmul_variance(centered, chunk: int = VARIANCE_CHUNK):
     dynamic = tf.shape(centered)
     n, h, w, c = (dynamic[i] if centered.shape[i] is None else int(centered.shape[i]) for i in range(4))
     pixels = h * w
-    if isinstance(pixels, int):
-        pieces = _variance_pieces(pixels, chunk)
-        size = -(-pixels // pieces)
-    else:
-        pieces = (pixels + chunk - 1) // chunk
-        size = (pixels + pieces - 1) // pieces
+    pieces = _variance_pieces(pixels, chunk)
+    size = (pixels + pieces - 1) // pieces
     channels = tf.transpose(tf.reshape(centered, [n, pixels, c]), [0, 2, 1])
-    if isinstance(pieces, int) and pieces == 1:
+    static = isinstance(pixels, int)
+    if static and pieces == 1:  # the graph up to 181x181, as before the pieces
         rows = tf.reshape(channels, [n * c, 1, pixels])
         return tf.reshape(tf.matmul(rows, rows, transpose_b=True), [n, 1, 1, c]) / pixels
-    if not isinstance(pixels, int) or pieces * size != pixels:
+    if not static or pieces * size != pixels:
         channels = tf.pad(channels, [[0, 0], [0, 0], [0, pieces * size - pixels]])
     rows = tf.reshape(channels, [n * c * pieces, 1, size])
     sums = tf.reshape(tf.matmul(rows, rows, transpose_b=True), [n, c, pieces])
-    if isinstance(pixels, int):
-        scale = pieces / pixels
-    else:
-        scale = tf.cast(pieces, centered.dtype) / tf.cast(pixels, centered.dtype)
+    scale = pieces / pixels if static else tf.cast(pieces, centered.dtype) / tf.cast(pixels, centered.dtype)
     return tf.reshape(tf.reduce_mean(sums, axis=-1), [n, 1, 1, c]) * scale
 
 
