@@ -13,8 +13,12 @@ Quantized modes are exported once per ``--calibration`` count (images for the ac
 ranges): the spread between those rows shows how much of a loss is the draw of calibration
 images rather than the mode.
 
+``--keep=RUN,...`` carries those runs' rows over from the existing ``quantization.json`` in
+``--out`` (each row says when it was measured), so one retrained run can be measured again
+without rerunning the others.
+
 usage: python benchmarks/quantization_fidelity.py RUN_DIR [RUN_DIR ...] [--qat_steps=200]
-       [--calibration=32,64,128] [--out=DIR]
+       [--calibration=32,64,128] [--keep=RUN,...] [--out=DIR]
 """
 
 from __future__ import annotations
@@ -44,13 +48,16 @@ def main(argv=None) -> int:
     parser.add_argument("--qat_steps", type=int, default=200)
     parser.add_argument("--fidelity_count", type=int, default=64)
     parser.add_argument("--calibration", default="32,64,128", help="calibration image counts, comma-separated")
+    parser.add_argument("--keep", default="", help="runs whose rows are kept from --out's quantization.json, comma-separated")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
+    kept = _kept_rows(Path(args.out) / "quantization.json", [k for k in args.keep.split(",") if k], args.runs)
 
     from mobile_enhance.export import export_model, load_trained
 
     counts = [int(c) for c in args.calibration.split(",")]
     rows = []
+    today = time.strftime("%Y-%m-%d")
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
@@ -71,10 +78,11 @@ def main(argv=None) -> int:
                     "psnr_vs_target": f["tflite_vs_target"]["psnr"], "ssim_vs_target": f["tflite_vs_target"]["ssim"],
                     "float_psnr_vs_target": f["float_vs_target"]["psnr"], "input_psnr_vs_target": f["input_vs_target"]["psnr"],
                     "input_ssim_vs_target": f["input_vs_target"]["ssim"],
-                    "psnr_vs_float": f["tflite_vs_float"]["psnr"], "bytes": result.sidecar["file"]["bytes"],
+                    "psnr_vs_float": f["tflite_vs_float"]["psnr"], "bytes": result.sidecar["file"]["bytes"], "measured": today,
                 })
                 print(f"{name} {label} ({count} calibration images): {rows[-1]['psnr_vs_target']:.3f} dB vs targets, {rows[-1]['bytes']} bytes",
                       file=sys.stderr)
+    seconds = round(time.time() - t0, 1)
     by = {(r["run"], r["mode"]): r for r in rows}
     for r in rows:
         base = by[(r["run"], "float32")]
@@ -86,26 +94,46 @@ def main(argv=None) -> int:
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"seconds": round(time.time() - t0, 1), "qat_steps": args.qat_steps, "rows": rows}
+    rows = kept + rows
+    meta = {"seconds": seconds, "qat_steps": args.qat_steps, "rows": rows}
     from mobile_enhance.fileio import atomic_write_text
 
     atomic_write_text(out / "quantization.json", json.dumps(meta, indent=2) + "\n")
     lines = [
-        "| model | mode | calibration images | PSNR vs target (dB) | loss vs float32 (dB) | SSIM | SSIM loss | PSNR vs float (dB) | input PSNR / SSIM | size (KB) | size / float32 | meets targets |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | model | mode | calibration images | PSNR vs target (dB) | loss vs float32 (dB) | SSIM | SSIM loss | PSNR vs float (dB) | input PSNR / SSIM | size (KB) | size / float32 | meets targets | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['mode']} | {r['calibration_images'] or '-'} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | "
+            f"| {Path(r['run']).name} | {r['model']} | {r['mode']} | {r['calibration_images'] or '-'} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | "
             f"{r['ssim_vs_target']:.4f} | {r['ssim_loss_vs_float32']:+.4f} | {r['psnr_vs_float']:.2f} | "
             f"{r['input_psnr_vs_target']:.2f} / {r['input_ssim_vs_target']:.4f} | {r['bytes'] / 1024:.0f} | {r['size_ratio_vs_float32']:.2f} | "
-            f"{'yes' if r['meets_targets'] else 'NO'} |"
+            f"{'yes' if r['meets_targets'] else 'NO'} | {r.get('measured', '-')} |"
         )
     lines += ["", f"{rows[0]['images'] if rows else 0} held-out pairs per run at the run's patch size; QAT: {args.qat_steps} steps; "
-              f"took {meta['seconds'] / 60:.1f} min."]
+              f"took {seconds / 60:.1f} min" + (f" for {', '.join(args.runs)}; the other rows are kept from earlier invocations." if kept else ".")]
     atomic_write_text(out / "quantization.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def _kept_rows(path: Path, keep: list, runs: list) -> list:
+    """The rows of runs ``keep`` in results file ``path``, in its order; errors name the file."""
+    if not keep:
+        return []
+    overlap = sorted(set(keep) & set(runs))
+    if overlap:
+        raise SystemExit(f"--keep and the runs to measure overlap: {', '.join(overlap)}")
+    if not path.exists():
+        raise SystemExit(f"{path}: no earlier results to keep rows from (--keep={','.join(keep)})")
+    try:
+        rows = json.loads(path.read_text())["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"{path}: not a quantization results file ({err})")
+    missing = [k for k in keep if not any(r["run"] == k for r in rows)]
+    if missing:
+        raise SystemExit(f"{path}: has no rows of {', '.join(missing)} (it has {', '.join(sorted({r['run'] for r in rows}))})")
+    return [r for r in rows if r["run"] in keep]
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -192,7 +193,32 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
         assert r["psnr_loss_vs_float32"] == pytest.approx(base["psnr_vs_target"] - r["psnr_vs_target"], abs=1e-3)
         assert r["meets_targets"] == (r["mode"] == "float32" or (r["psnr_loss_vs_float32"] <= 0.3 and r["size_ratio_vs_float32"] <= 0.3)
                                       or (r["mode"] == "qat_int8" and r["psnr_loss_vs_float32"] <= 0.3))
-    assert "| srcnn | int8 | 2 |" in (out / "quantization.md").read_text()
+    assert all(r["measured"] == time.strftime("%Y-%m-%d") for r in rows)
+    assert "| run | srcnn | int8 | 2 |" in (out / "quantization.md").read_text()
+
+
+def test_quantization_fidelity_keeps_rows_of_runs_not_measured_again(tmp_path):
+    import importlib.util
+
+    from mobile_enhance.benchmark import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("quantization_fidelity", REPO_ROOT / "benchmarks" / "quantization_fidelity.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = tmp_path / "quantization.json"
+    with pytest.raises(SystemExit, match="no earlier results"):
+        script._kept_rows(path, ["runs/a"], ["runs/b"])
+    rows = [{"run": "runs/a", "mode": "float32"}, {"run": "runs/b", "mode": "float32"}, {"run": "runs/a", "mode": "int8"}]
+    path.write_text(json.dumps({"rows": rows}))
+    assert script._kept_rows(path, ["runs/a"], ["runs/b"]) == [rows[0], rows[2]]
+    assert script._kept_rows(path, [], ["runs/b"]) == []
+    with pytest.raises(SystemExit, match="has no rows of runs/c"):
+        script._kept_rows(path, ["runs/a", "runs/c"], ["runs/b"])
+    with pytest.raises(SystemExit, match="overlap: runs/b"):
+        script._kept_rows(path, ["runs/b"], ["runs/b"])
+    path.write_text("[1, 2]")
+    with pytest.raises(SystemExit, match="not a quantization results file"):
+        script._kept_rows(path, ["runs/a"], ["runs/b"])
 
 
 def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):

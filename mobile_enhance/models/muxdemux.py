@@ -13,8 +13,19 @@ levels, a DenseBlock of ``dense_layers`` pre-activated [IN, ReLU, 3x3 conv, grow
 ``growth``] layers at each level, 1x1 transitions, and a skip from each encoder level
 to the decoder level of the same resolution.
 
+Global skip (ours, ``global_skip=True``): the network predicts a correction that is added
+to the input photo and the sum clipped to [0, 1], instead of the photo itself through a
+scaled tanh. Our first runs without it stayed below their own input (23.06 dB against
+24.97 on held-out pairs after 2500 steps; 23.53 after 2000 more): rebuilding every pixel
+through two Demux levels and eleven instance norms is hard to learn on a CPU budget,
+while a correction starts at the identity. It also helps int8: quantization error
+inside the network scales with what the network outputs, and a correction is a fraction
+of the photo's range. The last convolution starts small (its initial weights are scaled
+by 1e-2), so a new model starts close to the identity.
+
 Layer names: ``demux{l}``, ``noise{l}``, ``enc{l}_conv``, ``dense{l}_{i}_*``,
-``trans{l}``, ``mux{l}``, ``dec{l}_*``.
+``trans{l}``, ``mux{l}``, ``dec{l}_*``; with the global skip ``skip_add`` and the clip
+``enhanced``.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ def muxdemux_generator(
     dense_layers: int = 4,
     noise_channels: int = 1,
     noise_stddev: float = 1.0,
+    global_skip: bool = True,
     name: str = "muxdemux",
 ) -> keras.Model:
     """The Mux/Demux enhancement network with two Demux levels.
@@ -56,6 +68,8 @@ def muxdemux_generator(
       dense_layers: layers per DenseBlock.
       noise_channels: noise channels appended after each Demux (zero at inference).
       noise_stddev: standard deviation of that noise in training.
+      global_skip: add the network's output to the input and clip to [0, 1]; False: the
+        network's output through ``0.5 * tanh + 0.5`` (the first runs, before 2026-11-30).
 
     Returns:
       Model mapping ``(N, H, W, 3)`` float32 in [0, 1] to the same shape and range.
@@ -81,7 +95,13 @@ def muxdemux_generator(
             x = InstanceNormalization(name=f"dec{level}_in")(x)
             x = L.ReLU(name=f"dec{level}_relu")(x)
         out_channels = 4 * (widths[level - 2] if level > 1 else 3)
-        x = L.Conv2D(out_channels, 3, padding="same", name=f"dec{level}_expand")(x)
+        last = level == 1 and global_skip
+        init = keras.initializers.VarianceScaling(1e-2, "fan_avg", "uniform") if last else "glorot_uniform"
+        x = L.Conv2D(out_channels, 3, padding="same", kernel_initializer=init, name=f"dec{level}_expand")(x)
         x = Mux(name=f"mux{level}")(x)
-    outputs = ScaledTanh(name="enhanced")(x)
+    if global_skip:
+        x = L.Add(name="skip_add")([inputs, x])
+        outputs = L.ReLU(max_value=1.0, name="enhanced")(x)
+    else:
+        outputs = ScaledTanh(name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
