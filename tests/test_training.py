@@ -178,3 +178,29 @@ def test_cli_train_and_resume(dped_root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already holds a run" in err and "is not a DPED tree" in err and "no data for phone 'sony'" in err
     assert "Traceback" not in err
+
+
+def test_cli_train_from_a_saved_config(dped_root, tmp_path, capsys):
+    # a committed config.json reproduces a run; flags and --set still override it
+    first = tmp_path / "first"
+    assert cli(["mobile-enhance", "train", "--model=srcnn", f"--data=dped:{dped_root}", f"--run_dir={first}", "--steps=2",
+                "--batch_size=2", "--patch_size=32", "--eval_every=1", "--losses=l1:1,tv:0.5", "--lr=3e-4", "--quiet"]) == 0
+    saved = json.loads((first / "config.json").read_text())
+    again = tmp_path / "again"
+    assert cli(["mobile-enhance", "train", f"--config={first / 'config.json'}", f"--run_dir={again}", "--steps=3",
+                "--set=optim.beta_1=0.5", "--quiet"]) == 0
+    assert "trained srcnn to step 3" in capsys.readouterr().out
+    got = json.loads((again / "config.json").read_text())
+    assert got["steps"] == 3 and got["optim"]["beta_1"] == 0.5
+    assert {k: v for k, v in got.items() if k not in ("steps", "optim")} == {k: v for k, v in saved.items() if k not in ("steps", "optim")}
+    assert got["losses"] == [{"type": "l1", "weight": 1.0}, {"type": "tv", "weight": 0.5}] and got["optim"]["learning_rate"] == 3e-4
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**saved, "stepz": 3}))
+    missing = tmp_path / "none.json"
+    for config, extra in ((bad, []), (missing, []), (first / "config.json", ["--model=fast_dped"])):
+        assert cli(["mobile-enhance", "train", f"--config={config}", f"--run_dir={tmp_path / 'x'}", *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: unknown config key 'stepz'" in err and f"{missing}: no such config file" in err
+    assert "is for model 'srcnn', not 'fast_dped'" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()

@@ -34,6 +34,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("seed", None, "Seed of data order, crops and initialisation.", flag_values=fv)
     flags.DEFINE_multi_string("set", [], "Any config key: --set=optim.beta_1=0.5 (repeatable).", flag_values=fv)
     flags.DEFINE_boolean("quiet", False, "No progress bar.", flag_values=fv)
+    flags.DEFINE_string(
+        "config", None, "A resolved config (a run folder's config.json) to start from instead of the preset; "
+        "flags and --set override it.", flag_values=fv)
 
 
 FLAG_TO_KEY = {
@@ -69,14 +72,19 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         if fv["steps"].value:
             config.steps = fv["steps"].value
     else:
-        if not fv["model"].value:
+        base = _read_config(Path(fv["config"].value)) if fv["config"].value else None
+        model = fv["model"].value or (base or {}).get("model")
+        if not model:
             raise UserError("--model is required (see `mobile-enhance models`)")
         overrides = {key: fv[flag].value for flag, key in FLAG_TO_KEY.items() if fv[flag].value is not None}
         if fv["phone"].present:
             overrides["data.phone"] = fv["phone"].value
         if fv["seed"].value is not None:
             overrides["seed"] = overrides["data.seed"] = fv["seed"].value
-        config = resolve(fv["model"].value, overrides, fv["set"].value)
+        try:
+            config = resolve(model, overrides, fv["set"].value, base=base)
+        except UserError as err:
+            raise UserError(f"{fv['config'].value}: {err}" if base is not None else str(err)) from None
     result = train(config, run_dir, resume=fv["resume"].value, progress=not fv["quiet"].value)
     m = result["metrics"]
     line = f"trained {config.model} to step {result['step']} in {result['seconds']:.1f}s ({result['patches_per_s']:.1f} patches/s)"
@@ -85,3 +93,18 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
     print(line)
     print(f"run folder: {run_dir}")
     return 0
+
+
+def _read_config(path) -> dict:
+    """A resolved training config from ``path``; errors name the file."""
+    from mobile_enhance.errors import UserError
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such config file") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a JSON config ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        raise UserError(f"{path}: not a training config (no 'model' name)")
+    return data

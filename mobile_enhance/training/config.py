@@ -180,13 +180,19 @@ def known_keys(config) -> list[str]:
     return keys
 
 
-def resolve(model: str, overrides: dict | None = None, sets: list[str] = ()) -> TrainConfig:
-    """Preset of ``model``, then ``overrides`` (flags), then ``key=value`` strings."""
+def resolve(model: str, overrides: dict | None = None, sets: list[str] = (), base: dict | None = None) -> TrainConfig:
+    """Preset of ``model`` (or the resolved config ``base``), then ``overrides`` (flags), then
+    ``key=value`` strings."""
     get_model_info(model)
-    config = TrainConfig(model=model)
-    config.losses = recipe_to_json(RECIPES.get(model, RECIPES["pixel"]))
-    for key, value in PRESETS.get(model, {}).items():
-        set_field(config, key, value)
+    if base is not None:
+        config = TrainConfig.from_json(base)
+        if config.model != model:
+            raise UserError(f"the config is for model {config.model!r}, not {model!r}")
+    else:
+        config = TrainConfig(model=model)
+        config.losses = recipe_to_json(RECIPES.get(model, RECIPES["pixel"]))
+        for key, value in PRESETS.get(model, {}).items():
+            set_field(config, key, value)
     for key, value in (overrides or {}).items():
         if key == "losses":
             config.losses = recipe_to_json(parse_losses(value))
