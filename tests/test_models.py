@@ -12,7 +12,7 @@ from mobile_enhance.errors import InputSizeError, UnknownNameError
 from mobile_enhance.export import convert, run_tflite
 from mobile_enhance.models import MODELS, build_model, check_input_size, custom_objects, padded_size
 from mobile_enhance.models.dped import dped_discriminator
-from mobile_enhance.quantization import activation_ranges, calibrate_ranges, frozen_ranges, quantize_model
+from mobile_enhance.quantization import activation_ranges, calibrate_ranges, frozen_ranges, quantize_model, quantize_scope
 
 # Exact parameter counts. dped, fast_dped, rsgunet and srcnn are the counts of the
 # authors' released graphs (srcnn: +2 for a per-channel last bias); muxdemux is ours.
@@ -161,6 +161,48 @@ def test_full_int8_tflite_runs(model, rng):
     y = run_tflite(blob, images(rng, 1, h, w))
     assert y.shape == (1, h, w, 3) and np.isfinite(y).all()
     assert -0.01 <= y.min() and y.max() <= 1.01
+
+
+def _identity_model():
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False, name="same")
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([np.eye(3, dtype=np.float32)[None, None]])
+    return model
+
+
+@pytest.mark.parametrize("percentile", [100.0, 99.9])
+def test_int8_input_and_output_keep_the_whole_image_range(rng, percentile):
+    # calibration photos no brighter than 0.5 must not clip a brighter photo: the uint8
+    # input and output are the pixel values themselves (scale 1/255, zero point 0)
+    from mobile_enhance.export.tflite import make_interpreter
+
+    calibration = images(rng, 4, 8, 8) * 0.5
+    blob = convert(_identity_model(), "int8", input_size=(8, 8), representative=lambda: (c[None] for c in calibration),
+                   percentile=percentile)
+    interpreter = make_interpreter(model_content=blob)
+    for details in interpreter.get_input_details() + interpreter.get_output_details():
+        scale, zero = details["quantization"]
+        assert scale == pytest.approx(1 / 255) and zero == 0
+    x = images(rng, 1, 8, 8)
+    np.testing.assert_allclose(run_tflite(blob, x), x, atol=1 / 255)
+
+
+def test_qat_input_and_output_ranges_are_the_image_range(rng):
+    from mobile_enhance.quantization import pin_image_ranges
+
+    model = _identity_model()
+    with quantize_scope():
+        qat = quantize_model(model)
+    calibrate_ranges(qat, [images(rng, 2, 8, 8) * 0.5])
+    pin_image_ranges(qat)
+    ranges = {name.split("/")[-1].split(":")[0]: float(v) for name, v in activation_ranges(qat).items()}
+    assert [v for k, v in ranges.items() if k.endswith("_min")] == [0.0, 0.0]
+    assert [v for k, v in ranges.items() if k.endswith("_max")] == [1.0, 1.0]
+    with quantize_scope():
+        blob = convert(qat, "int8", input_size=(8, 8), representative=lambda: (images(rng, 1, 8, 8) for _ in range(2)))
+    x = images(rng, 1, 8, 8)
+    np.testing.assert_allclose(run_tflite(blob, x), x, atol=1 / 255)
 
 
 @pytest.mark.parametrize("name", ALL)

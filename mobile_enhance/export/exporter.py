@@ -181,7 +181,7 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
     minmax). Noise channels are off (:func:`_without_training_noise`). ``seed`` seeds
     TensorFlow's random ops, so that the same inputs give the same file.
     """
-    from mobile_enhance.quantization import calibrate_ranges, frozen_ranges, quantize_model, quantize_scope
+    from mobile_enhance.quantization import calibrate_ranges, frozen_ranges, pin_image_ranges, quantize_model, quantize_scope
 
     if source is None:
         raise ExportError("qat_int8 needs training data (--data, or a --run_dir whose config names it)")
@@ -201,6 +201,7 @@ def qat_finetune(model, source, steps: int = 200, learning_rate: float = 1e-5, b
             batches = iter(source.dataset(batch_size))
             calibration = [next(batches)[0] for _ in range(4)]
         calibrate_ranges(qat, calibration, reduce=ranges)
+        pin_image_ranges(qat)
         if steps:
             keras.utils.set_random_seed(seed)
             qat.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")

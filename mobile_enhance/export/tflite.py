@@ -78,11 +78,18 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if percentile < 100:
-            return quantize_calibrated(percentile_ranges(_calibrate_only(converter), representative, percentile), io_dtype)
+        if not _is_qat(model):  # a QAT model's ranges are its fake-quant ranges (see qat_finetune)
+            calibrated = pin_image_ranges(_calibrate_only(converter))
+            if percentile < 100:
+                calibrated = percentile_ranges(calibrated, representative, percentile)
+            return quantize_calibrated(calibrated, io_dtype)
         converter.inference_input_type = io_types[io_dtype]
         converter.inference_output_type = io_types[io_dtype]
     return converter.convert()
+
+
+def _is_qat(model) -> bool:
+    return any(type(layer).__name__ in ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2") for layer in model.layers)
 
 
 # The calibrate / edit ranges / quantize split below is the route TensorFlow's own
@@ -109,8 +116,35 @@ def calibrated_int8(model, input_size, representative, percentile: float = 100.0
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    calibrated = _calibrate_only(converter)
+    calibrated = pin_image_ranges(_calibrate_only(converter))
     return calibrated if percentile >= 100 else percentile_ranges(calibrated, representative, percentile)
+
+
+#: The range of the images every generator takes and gives, ``(N, H, W, 3)`` in [0, 1].
+IMAGE_RANGE = (0.0, 1.0)
+
+
+def pin_image_ranges(calibrated: bytes) -> bytes:
+    """Give the model's input and output tensors the image range [0, 1] in a calibrated file.
+
+    Calibration would give the input the range the calibration photos happened to span:
+    with none brighter than 0.93, a uint8 input took a scale of 0.93/255, so every pixel
+    above 0.93 was clipped there (highlights lost) and raw pixel bytes were not the input.
+    With [0, 1] a uint8 input or output is the pixel value itself (scale 1/255, zero point 0).
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    for graph in model.subgraphs:
+        for i in list(graph.inputs) + list(graph.outputs):
+            quantization = graph.tensors[i].quantization
+            if quantization is None:
+                quantization = graph.tensors[i].quantization = schema.QuantizationParametersT()
+            quantization.min, quantization.max = [IMAGE_RANGE[0]], [IMAGE_RANGE[1]]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def quantize_calibrated(calibrated: bytes, io_dtype: str = "uint8") -> bytes:
