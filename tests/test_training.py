@@ -204,3 +204,16 @@ def test_cli_train_from_a_saved_config(dped_root, tmp_path, capsys):
     assert f"{bad}: unknown config key 'stepz'" in err and f"{missing}: no such config file" in err
     assert "is for model 'srcnn', not 'fast_dped'" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_committed_training_configs_resolve():
+    # the configs that reproduce committed results stay loadable as the config grows
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted((root / "benchmarks" / "configs").glob("*.json")) + sorted((root / "tflite_models").glob("*train.json"))
+    assert len(paths) >= 3, paths
+    for path in paths:
+        data = json.loads(path.read_text())
+        config = resolve(data["model"], base=data)
+        assert config.to_json() == {**config.to_json(), **data}, path
