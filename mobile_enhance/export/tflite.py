@@ -125,12 +125,13 @@ IMAGE_RANGE = (0.0, 1.0)
 
 
 def pin_image_ranges(calibrated: bytes) -> bytes:
-    """Give the model's input and output tensors the image range [0, 1] in a calibrated file.
+    """Widen the model's input and output ranges to at least [0, 1] in a calibrated file.
 
     Calibration would give the input the range the calibration photos happened to span:
     with none brighter than 0.93, a uint8 input took a scale of 0.93/255, so every pixel
     above 0.93 was clipped there (highlights lost) and raw pixel bytes were not the input.
     With [0, 1] a uint8 input or output is the pixel value itself (scale 1/255, zero point 0).
+    A tensor calibrated beyond [0, 1] (not an image) keeps its wider range.
     """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -141,7 +142,9 @@ def pin_image_ranges(calibrated: bytes) -> bytes:
             quantization = graph.tensors[i].quantization
             if quantization is None:
                 quantization = graph.tensors[i].quantization = schema.QuantizationParametersT()
-            quantization.min, quantization.max = [IMAGE_RANGE[0]], [IMAGE_RANGE[1]]
+            low = min([IMAGE_RANGE[0]] + [float(v) for v in (quantization.min if quantization.min is not None else [])])
+            high = max([IMAGE_RANGE[1]] + [float(v) for v in (quantization.max if quantization.max is not None else [])])
+            quantization.min, quantization.max = [low], [high]
     builder = flatbuffers.Builder(len(calibrated) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

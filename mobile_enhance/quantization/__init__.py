@@ -101,7 +101,7 @@ def calibrate_ranges(qat_model, batches, reduce: str = "minmax") -> int:
 
 
 def pin_image_ranges(qat_model) -> None:
-    """Set a QAT model's input and output ranges to the image range [0, 1] (as
+    """Widen a QAT model's input and output ranges to at least the image range [0, 1] (as
     :func:`mobile_enhance.export.tflite.pin_image_ranges` does for post-training files):
     the converted file's uint8 input and output are then the pixel values themselves."""
     ends = [layer for layer in qat_model.layers if type(layer).__name__ == "QuantizeLayer"][:1] + [qat_model.layers[-1]]
@@ -110,7 +110,7 @@ def pin_image_ranges(qat_model) -> None:
         for v in layer.non_trainable_variables:
             leaf = v.name.split("/")[-1].split(":")[0]
             if _is_range(v) and (layer is qat_model.layers[-1]) == leaf.startswith(("output_", "post_activation_")):
-                v.assign(np.zeros_like(v.numpy()) if leaf.endswith("_min") else np.ones_like(v.numpy()))
+                v.assign(np.minimum(v.numpy(), 0.0) if leaf.endswith("_min") else np.maximum(v.numpy(), 1.0))
                 pinned += 1
     if pinned != 4:
         raise ValueError(f"expected the input and output ranges of {qat_model.name}, found {pinned} range variables")
