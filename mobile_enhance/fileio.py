@@ -57,3 +57,18 @@ def emit_report(text: str, directory=None, name: str = "report.md") -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(directory) / name, text)
     print(text)
+
+
+def read_json(path, label: str):
+    """The JSON value in ``path``; a missing or unreadable file raises :class:`UserError`
+    naming it as ``label`` (say ``quality file 'q.json'``)."""
+    import json
+
+    from mobile_enhance.errors import UserError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{label} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{label} is not readable JSON: {error}") from None

@@ -14,7 +14,6 @@ validation-phase score.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -53,14 +52,10 @@ def pirm_scores(psnr: float, ms_ssim: float, time_baseline: float, time_solution
 
 def read_quality(path: str | Path) -> dict:
     """``{"psnr": float, "ms_ssim": float}`` from a JSON file (other keys are ignored)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"quality file {str(path)!r} does not exist") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"quality file {str(path)!r} is not readable JSON: {error}") from None
-    return quality_from_dict(data, f"quality file {str(path)!r}")
+    from mobile_enhance.fileio import read_json
+
+    label = f"quality file {str(Path(path))!r}"
+    return quality_from_dict(read_json(path, label), label)
 
 
 def quality_from_dict(data, where: str) -> dict:

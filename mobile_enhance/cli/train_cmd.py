@@ -98,13 +98,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
 def _read_config(path) -> dict:
     """A resolved training config from ``path``; errors name the file."""
     from mobile_enhance.errors import UserError
+    from mobile_enhance.fileio import read_json
 
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: not a JSON config ({err})") from None
+    data = read_json(path, f"config file {path}")
     if not isinstance(data, dict) or not isinstance(data.get("model"), str):
         raise UserError(f"{path}: not a training config (no 'model' name)")
     return data
