@@ -170,18 +170,25 @@ def test_shipped_models_match_their_sidecars():
         assert out.shape == (1, h, w, 3) and np.isfinite(out).all()
 
 
-def test_quantization_fidelity_script(dped_root, tmp_path):
+def _benchmark_script(name: str):
+    """benchmarks/NAME.py as a module (the benchmarks are scripts, not part of the package)."""
     import importlib.util
 
     from mobile_enhance.benchmark import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_quantization_fidelity_script(dped_root, tmp_path):
     from mobile_enhance.training import resolve, train
 
     config = resolve("srcnn", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2,
                                "eval_every": 2, "checkpoint_every": 2})
     train(config, tmp_path / "run", progress=False)
-    spec = importlib.util.spec_from_file_location("quantization_fidelity", REPO_ROOT / "benchmarks" / "quantization_fidelity.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _benchmark_script("quantization_fidelity")
     out = tmp_path / "out"
     assert script.main([str(tmp_path / "run"), "--qat_steps=1", "--calibration=2,4", "--fidelity_count=4", f"--out={out}"]) == 0
     rows = json.loads((out / "quantization.json").read_text())["rows"]
@@ -198,13 +205,7 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
 
 
 def test_quantization_fidelity_keeps_rows_of_runs_not_measured_again(tmp_path):
-    import importlib.util
-
-    from mobile_enhance.benchmark import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("quantization_fidelity", REPO_ROOT / "benchmarks" / "quantization_fidelity.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _benchmark_script("quantization_fidelity")
     path = tmp_path / "quantization.json"
     with pytest.raises(SystemExit, match="no earlier results"):
         script._kept_rows(path, ["runs/a"], ["runs/b"])
@@ -222,17 +223,12 @@ def test_quantization_fidelity_keeps_rows_of_runs_not_measured_again(tmp_path):
 
 
 def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):
-    import importlib.util
-
-    from mobile_enhance.benchmark import REPO_ROOT
     from mobile_enhance.training import resolve, train
 
     config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2, "losses": "pixel",
                                    "eval_every": 2, "checkpoint_every": 2, "losses": "pixel"})
     train(config, tmp_path / "run", progress=False)
-    spec = importlib.util.spec_from_file_location("quantization_debug", REPO_ROOT / "benchmarks" / "quantization_debug.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _benchmark_script("quantization_debug")
     name, rows = script.layer_errors(tmp_path / "run", calibration=4, debug_images=2)
     assert name == "fast_dped" and rows
     ratios = [r["rmse_over_scale"] for r in rows]
@@ -314,17 +310,12 @@ def test_norm_statistics_stay_exact_at_full_frame_sizes():
 
 
 def test_frame_sizes_script_compares_whole_frames_with_tiles(dped_root, tmp_path):
-    import importlib.util
-
-    from mobile_enhance.benchmark import REPO_ROOT
     from mobile_enhance.training import resolve, train
 
     config = resolve("fast_dped", {"data.spec": f"dped:{dped_root}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2, "losses": "pixel",
                                    "eval_every": 2, "checkpoint_every": 2})
     train(config, tmp_path / "run", progress=False)
-    spec = importlib.util.spec_from_file_location("frame_sizes", REPO_ROOT / "benchmarks" / "frame_sizes.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _benchmark_script("frame_sizes")
     name, patch, rows = script.rows_for(tmp_path / "run", [(32, 32), (64, 96)], pairs=2)
     assert (name, patch) == ("fast_dped", 32) and [r[:2] for r in rows] == [(32, 32), (64, 96)] and rows[0][2] == 2 <= rows[1][2] + 1
     assert rows[0][4] == pytest.approx(rows[0][5], abs=1e-3)  # one window at the patch size: the whole frame

@@ -54,6 +54,14 @@ def convert(
     if quant not in QUANT_MODES:
         raise UnknownNameError("quantization mode", quant, QUANT_MODES)
     if quant == "int8":
+        if representative is None:
+            raise UserError("int8 conversion needs a representative dataset to calibrate activation ranges")
+        if io_dtype not in IO_TYPES:
+            raise UnknownNameError("int8 input/output type", io_dtype, IO_TYPES)
+        if not 0 < percentile <= 100:
+            raise UserError(f"the calibration percentile must be in (0, 100], got {percentile}")
+        if not _is_qat(model):  # a QAT model's ranges are its fake-quant ranges (see qat_finetune)
+            return quantize_calibrated(calibrated_int8(model, input_size, representative, percentile, rewrite), io_dtype)
         from mobile_enhance.quantization import integer_means
 
         model = integer_means(model)  # int8 MEAN adds in int32: one per statistic
@@ -68,24 +76,19 @@ def convert(
     elif quant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quant == "int8":
-        if representative is None:
-            raise UserError("int8 conversion needs a representative dataset to calibrate activation ranges")
-        io_types = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
-        if io_dtype not in io_types:
-            raise UnknownNameError("int8 input/output type", io_dtype, io_types)
-        if not 0 < percentile <= 100:
-            raise UserError(f"the calibration percentile must be in (0, 100], got {percentile}")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not _is_qat(model):  # a QAT model's ranges are its fake-quant ranges (see qat_finetune)
-            calibrated = pin_image_ranges(_calibrate_only(converter))
-            if percentile < 100:
-                calibrated = percentile_ranges(calibrated, representative, percentile)
-            return quantize_calibrated(calibrated, io_dtype)
-        converter.inference_input_type = io_types[io_dtype]
-        converter.inference_output_type = io_types[io_dtype]
+        _int8_converter(converter, representative)
+        converter.inference_input_type = converter.inference_output_type = IO_TYPES[io_dtype]
     return converter.convert()
+
+
+#: int8 files: the input/output types offered.
+IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+
+
+def _int8_converter(converter, representative) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
 
 def _is_qat(model) -> bool:
@@ -98,24 +101,41 @@ def _is_qat(model) -> bool:
 # min and max, and ``mlir_quantize`` turns that into the int8 file.
 
 
+def _unpack(blob: bytes):
+    """A ``.tflite`` file as an editable object tree (``schema.ModelT``)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(blob, 0))
+
+
+def _pack(model, size_hint: int) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def _calibrate_only(converter) -> bytes:
     converter._experimental_calibrate_only = True  # noqa: SLF001 - as QuantizationDebugger does
     return converter.convert()
 
 
-def calibrated_int8(model, input_size, representative, percentile: float = 100.0) -> bytes:
+def calibrated_int8(model, input_size, representative, percentile: float = 100.0, rewrite: bool = True) -> bytes:
     """The int8 conversion stopped after calibration: a float ``.tflite`` whose activations
-    carry their calibrated ranges (narrowed to ``percentile`` % when below 100), for
-    :func:`tune_ranges` and :func:`quantize_calibrated`. Same graph as :func:`convert`
-    (instance norms with one MEAN per statistic, layers rewritten for XNNPACK)."""
-    from mobile_enhance.export.rewrite import rewrite_for_xnnpack
+    carry their calibrated ranges (input and output at least [0, 1], the rest narrowed to
+    ``percentile`` % when below 100), for :func:`tune_ranges` and :func:`quantize_calibrated`;
+    :func:`convert` quantizes it. Instance norms take one MEAN per statistic, and with
+    ``rewrite`` the layers are rewritten for XNNPACK."""
     from mobile_enhance.quantization import integer_means
 
-    model, _ = rewrite_for_xnnpack(integer_means(model), input_size)
+    model = integer_means(model)
+    if rewrite:
+        from mobile_enhance.export.rewrite import rewrite_for_xnnpack
+
+        model, _ = rewrite_for_xnnpack(model, input_size)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    _int8_converter(converter, representative)
     calibrated = pin_image_ranges(_calibrate_only(converter))
     return calibrated if percentile >= 100 else percentile_ranges(calibrated, representative, percentile)
 
@@ -133,10 +153,9 @@ def pin_image_ranges(calibrated: bytes) -> bytes:
     With [0, 1] a uint8 input or output is the pixel value itself (scale 1/255, zero point 0).
     A tensor calibrated beyond [0, 1] (not an image) keeps its wider range.
     """
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    model = _unpack(calibrated)
     for graph in model.subgraphs:
         for i in list(graph.inputs) + list(graph.outputs):
             quantization = graph.tensors[i].quantization
@@ -145,19 +164,16 @@ def pin_image_ranges(calibrated: bytes) -> bytes:
             low = min([IMAGE_RANGE[0]] + [float(v) for v in (quantization.min if quantization.min is not None else [])])
             high = max([IMAGE_RANGE[1]] + [float(v) for v in (quantization.max if quantization.max is not None else [])])
             quantization.min, quantization.max = [low], [high]
-    builder = flatbuffers.Builder(len(calibrated) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return _pack(model, len(calibrated))
 
 
 def quantize_calibrated(calibrated: bytes, io_dtype: str = "uint8") -> bytes:
     """The full-integer file of a calibrated float ``.tflite``, inputs and outputs ``io_dtype``."""
     from tensorflow.lite.python import convert as lite_convert
 
-    io_types = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
-    if io_dtype not in io_types:
-        raise UnknownNameError("int8 input/output type", io_dtype, io_types)
-    io_type = io_types[io_dtype]
+    if io_dtype not in IO_TYPES:
+        raise UnknownNameError("int8 input/output type", io_dtype, IO_TYPES)
+    io_type = IO_TYPES[io_dtype]
     return lite_convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)  # as TFLiteConverter calls it
 
 
@@ -192,13 +208,10 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
       against the float model on ``images`` before and after, the ranges changed and the
       quantize-and-run trials taken.
     """
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
     images, reference = np.asarray(images, np.float32), np.asarray(reference, np.float32)
     if not len(images) or images.shape[0] != reference.shape[0]:
         raise ValueError(f"tune_ranges needs images and their reference outputs, got {images.shape} and {reference.shape}")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    model = _unpack(calibrated)
     graph = model.subgraphs[0]
     ends = set(graph.inputs) | set(graph.outputs)
     order = []
@@ -213,9 +226,7 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
     def build(ranges) -> bytes:
         for i, (low, high) in ranges.items():
             graph.tensors[i].quantization.min, graph.tensors[i].quantization.max = [low], [high]
-        builder = flatbuffers.Builder(len(calibrated) + 1024)
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
+        return _pack(model, len(calibrated))
 
     def score(ranges) -> float:
         return _mean_psnr(run_tflite(quantize_calibrated(build(ranges), io_dtype), images), reference)
@@ -261,11 +272,9 @@ def percentile_ranges(calibrated: bytes, representative, percentile: float, bins
     Returns:
       The same model with the narrowed ranges, ready for ``mlir_quantize``.
     """
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    model = _unpack(calibrated)
     graph = model.subgraphs[0]
     ends = set(graph.inputs) | set(graph.outputs)
     ranged = {
@@ -295,6 +304,4 @@ def percentile_ranges(calibrated: bytes, representative, percentile: float, bins
         new_high = edges[min(int(np.searchsorted(cdf, 1.0 - tail)) + 1, bins)]
         quantization = graph.tensors[i].quantization
         quantization.min, quantization.max = [min(float(new_low), 0.0)], [max(float(new_high), 0.0)]
-    builder = flatbuffers.Builder(len(calibrated) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return _pack(model, len(calibrated))
