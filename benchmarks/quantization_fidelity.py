@@ -38,7 +38,7 @@ from mobile_enhance.export.exporter import DEFAULT_TUNE_SWEEPS
 #: ranges as calibrated, ``int8_unequalized`` with none of the three (only run for models
 #: with instance norms).
 VARIANTS = {"float32": ("float32", False, 100.0, 0), "int8": ("int8", True, 99.9, DEFAULT_TUNE_SWEEPS),
-            "qat_int8": ("qat_int8", True, 100.0, 0), "int8_untuned": ("int8", True, 99.9, 0),
+            "qat_int8": ("qat_int8", True, 99.9, DEFAULT_TUNE_SWEEPS), "int8_untuned": ("int8", True, 99.9, 0),
             "int8_minmax": ("int8", True, 100.0, 0), "int8_unequalized": ("int8", False, 100.0, 0)}
 
 

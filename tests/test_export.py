@@ -60,13 +60,10 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
             norms = sum(type(layer).__name__ == "InstanceNormalization" for layer in model.layers)
             assert sidecar["quantization"]["instance_norms_equalized"] == norms
             assert sidecar["quantization"]["concat_inputs_rescaled"] >= 0  # random weights: rarely a 4x mismatch
-            assert sidecar["quantization"]["calibration_percentile"] in ((99.9, 100.0) if mode == "int8" else (100.0,))
-            tuning = sidecar["quantization"]["range_tuning"]
-            if mode == "qat_int8":
-                assert tuning is None  # its ranges come from the fine-tune
-            else:
-                assert 1 <= tuning["sweeps"] <= sweeps and tuning["images"] == 8 and tuning["ranges"] > 0
-                assert tuning["psnr_vs_float_after"] >= tuning["psnr_vs_float_before"]
+            assert sidecar["quantization"]["calibration_percentile"] in (99.9, 100.0)
+            tuning = sidecar["quantization"]["range_tuning"]  # qat_int8 too: the converter calibrates inside its norms
+            assert 1 <= tuning["sweeps"] <= sweeps and tuning["images"] == 8 and tuning["ranges"] > 0
+            assert tuning["psnr_vs_float_after"] >= tuning["psnr_vs_float_before"]
         if mode == "float32":
             assert fid["tflite_vs_float"]["psnr"] > 60
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]

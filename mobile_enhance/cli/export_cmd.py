@@ -37,10 +37,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     flags.DEFINE_float(
         "calibration_percentile", 99.9,
-        "int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
+        "int8, qat_int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
     )
     flags.DEFINE_integer(
-        "tune_ranges", 2, "int8: passes over the graph choosing each activation's range by how close the quantized output stays to the "
+        "tune_ranges", 2, "int8, qat_int8: passes over the graph choosing each activation's range by how close the quantized output stays to the "
         "float model on the calibration images (0: ranges as calibrated; each pass quantizes and runs the model twice per activation).",
         lower_bound=0, flag_values=fv,
     )

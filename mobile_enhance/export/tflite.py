@@ -126,14 +126,17 @@ def calibrated_int8(model, input_size, representative, percentile: float = 100.0
     carry their calibrated ranges (input and output at least [0, 1], the rest narrowed to
     ``percentile`` % when below 100), for :func:`tune_ranges` and :func:`quantize_calibrated`;
     :func:`convert` quantizes it. Instance norms take one MEAN per statistic, and with
-    ``rewrite`` the layers are rewritten for XNNPACK."""
+    ``rewrite`` the layers are rewritten for XNNPACK; a QAT model, which had both done
+    before its fine-tune, is converted as it is (its fake-quant ranges are calibrated
+    ranges here, the tensors between them calibrated from ``representative``)."""
     from mobile_enhance.quantization import integer_means
 
-    model = integer_means(model)
-    if rewrite:
-        from mobile_enhance.export.rewrite import rewrite_for_xnnpack
+    if not _is_qat(model):  # a QAT model had both done before its fine-tune
+        model = integer_means(model)
+        if rewrite:
+            from mobile_enhance.export.rewrite import rewrite_for_xnnpack
 
-        model, _ = rewrite_for_xnnpack(model, input_size)
+            model, _ = rewrite_for_xnnpack(model, input_size)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
     _int8_converter(converter, representative)
     calibrated = pin_image_ranges(_calibrate_only(converter))
