@@ -256,25 +256,22 @@ def _convert(model, mode, size, source, io_dtype, calibration_count, qat_steps, 
             from mobile_enhance.quantization import equalize_for_int8
 
             model, equalized = equalize_for_int8(model, inputs)
+    converted = model
     if mode == "qat_int8":
         # rewritten before QAT (the fake-quantized layers are not rewritable), at a size the
         # training patches share (space_to_depth needs even sizes)
         model, rewritten = rewrite_for_xnnpack(model, size if source.patch_size % 2 == 0 else None)
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
-        qat = qat_finetune(model, source, qat_steps, calibration=calibration, target=qat_target, ranges=qat_ranges)
-        if percentile >= 100 and not tune_sweeps:
-            blob = convert(qat, "int8", input_size=size, representative=representative, io_dtype=io_dtype)
-            return blob, equalized, rewritten, 100.0, None
-        # the fake-quantized layers hold only their outputs' ranges: the tensors inside an
-        # instance norm (mean, variance, rsqrt) are calibrated at conversion like any int8
-        # file's, and gain as much from percentile ranges and tuning (fast_dped, 200 steps:
-        # 32.9 -> 38.9 dB from the float model); the reference stays the float model
-        converted = qat
-    elif mode != "int8" or (percentile >= 100 and not tune_sweeps):
-        blob = convert(model, mode, input_size=size, representative=representative, io_dtype=io_dtype)
-        return blob, equalized, rewritable(model, size), (100.0 if mode == "int8" else None), None
+        # converted like an int8 model below: the fake-quantized layers hold only their
+        # outputs' ranges, and the tensors inside an instance norm (mean, variance, rsqrt)
+        # gain as much from percentile ranges and tuning (fast_dped, 200 steps: 32.9 ->
+        # 38.9 dB from the float model); the reference stays the float model
+        converted = qat_finetune(model, source, qat_steps, calibration=calibration, target=qat_target, ranges=qat_ranges)
     else:
-        converted, rewritten = model, rewritable(model, size)
+        rewritten = rewritable(model, size)
+    if mode not in ("int8", "qat_int8") or (percentile >= 100 and not tune_sweeps):
+        blob = convert(converted, "int8" if mode == "qat_int8" else mode, input_size=size, representative=representative, io_dtype=io_dtype)
+        return blob, equalized, rewritten, (100.0 if representative is not None else None), None
     # percentile ranges help at the size a model was trained for (2-5 dB closer to float on our
     # runs) but can cost where it runs out of its regime (fast_dped at 720x1280: 26.6 dB
     # against 30.4 with min/max), so both are calibrated and the calibration images decide
@@ -353,9 +350,8 @@ def export_model(
         values its int8 range covers (100: minimum to maximum; see
         :func:`mobile_enhance.export.tflite.percentile_ranges`). Below 100, min/max ranges
         are converted too and the file closer to the float model on the calibration images
-        is kept (the sidecar says which). ``qat_int8``: the same for the tensors its
-        fake-quantized layers leave to the converter (inside instance norms); the
-        fake-quant ranges are narrowed too where the percentile is below their extremes.
+        is kept (the sidecar says which). ``qat_int8``: the same, for the fine-tuned model
+        (the tensors inside its instance norms have no fake-quant range of their own).
       tune_sweeps: ``int8`` and ``qat_int8``: passes over the graph choosing each activation range by the
         quantized output's PSNR against the float model on the calibration images (at most
         :data:`TUNE_PIXELS` pixels of them); 0: ranges as calibrated. See

@@ -131,7 +131,7 @@ def calibrated_int8(model, input_size, representative, percentile: float = 100.0
     ranges here, the tensors between them calibrated from ``representative``)."""
     from mobile_enhance.quantization import integer_means
 
-    if not _is_qat(model):  # a QAT model had both done before its fine-tune
+    if not _is_qat(model):
         model = integer_means(model)
         if rewrite:
             from mobile_enhance.export.rewrite import rewrite_for_xnnpack
