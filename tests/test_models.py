@@ -557,21 +557,24 @@ def test_int8_variance_does_not_overflow_int32_on_a_large_frame():
     np.testing.assert_allclose(out, ref, atol=0.05)
 
 
-def test_muxdemux_global_skip_adds_a_correction_to_the_input(rng):
+@pytest.mark.parametrize("name, last, default", [("muxdemux", "dec1_expand", True), ("fast_dped", "c12", False)])
+def test_global_skip_adds_a_correction_to_the_input(rng, name, last, default):
     keras.utils.set_random_seed(0)
-    model = build_model("muxdemux")
+    model = build_model(name, global_skip=True)
     x = images(rng, 2, 16, 16)
     # a new model starts near the identity: its last convolution starts small
     assert np.abs(model(x).numpy() - x).mean() < 0.1
-    last = model.get_layer("dec1_expand")
+    last = model.get_layer(last)
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])
     np.testing.assert_allclose(model(x).numpy(), x, atol=1e-6)
     # a correction past the range is clipped to [0, 1]
     kernel, bias = last.get_weights()
     last.set_weights([kernel, bias + 2.0])
     np.testing.assert_allclose(model(x).numpy(), 1.0)
-    # the first runs' graph (no skip, scaled tanh) stays buildable for their checkpoints
-    plain = build_model("muxdemux", global_skip=False)
+    # the graph without it (scaled tanh: fast_dped's released graph, muxdemux's first
+    # runs) stays buildable, with the same parameters
+    plain = build_model(name, global_skip=False)
     assert plain.count_params() == model.count_params()
     assert type(plain.get_layer("enhanced")).__name__ == "ScaledTanh"
     assert "skip_add" not in [layer.name for layer in plain.layers]
+    assert ("skip_add" in [layer.name for layer in build_model(name).layers]) == default

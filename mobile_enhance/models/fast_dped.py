@@ -10,6 +10,16 @@ instance norm; two residual blocks of [3x3 conv 4d, IN, ReLU] x2 at 1/4 resoluti
 c8, c9 4x4 stride-2 transposed convs 2d, d with IN, c9 plus a long skip from c1; c10,
 c11 3x3 convs d; c12 9x9 conv to 3 and a scaled tanh. ReLU throughout; 243,011
 parameters at d = 16.
+
+Global skip (ours, ``global_skip=True``; the default is the released graph): c12 predicts
+a correction that is added to the input photo and the sum clipped to [0, 1], in place of
+the scaled tanh, as the Mux/Demux model of this package does. Same layers and parameter
+count. It is there for int8: the released graph rebuilds every output pixel through the
+16-channel full-resolution tail (c9 to c12), and rounding those activations to int8 put
+the full-integer file about 40-41 dB from the float model (``benchmarks/README.md``);
+a correction is a fraction of the photo's range, and so is the rounding error it
+carries. c12 then starts small (its initial weights scaled by 1e-2), so a new model
+starts close to the identity.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ def fast_dped_generator(
     depth: int = 16,
     blocks: int = 2,
     output_scale: float = 0.5,
+    global_skip: bool = False,
     name: str = "fast_dped",
 ) -> keras.Model:
     """The released ``convdeconv`` generator.
@@ -43,7 +54,9 @@ def fast_dped_generator(
       input_shape: ``(H, W, 3)``, H and W multiples of 4.
       depth: base width d (16 in the released model).
       blocks: residual blocks at 1/4 resolution (2 in the released model).
-      output_scale: ``output = output_scale * tanh(x) + 0.5`` (official code: 0.58).
+      output_scale: ``output = output_scale * tanh(x) + 0.5`` (official code: 0.58); unused
+        with ``global_skip``.
+      global_skip: ``output = clip(input + c12, 0, 1)`` instead (ours; see the module).
 
     Returns:
       Model mapping ``(N, H, W, 3)`` float32 in [0, 1] to the same shape and range.
@@ -66,6 +79,11 @@ def fast_dped_generator(
     for i in (index + 2, index + 3):
         x = L.Conv2D(depth, 3, padding="same", name=f"c{i}")(x)
         x = L.ReLU(name=f"c{i}_relu")(x)
-    x = L.Conv2D(3, 9, padding="same", name=f"c{index + 4}")(x)
-    outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
+    init = keras.initializers.VarianceScaling(1e-2, "fan_avg", "uniform") if global_skip else "glorot_uniform"
+    x = L.Conv2D(3, 9, padding="same", kernel_initializer=init, name=f"c{index + 4}")(x)
+    if global_skip:
+        x = L.Add(name="skip_add")([inputs, x])
+        outputs = L.ReLU(max_value=1.0, name="enhanced")(x)
+    else:
+        outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
