@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                 )
                 f = result.sidecar["fidelity"]
                 rows.append({
-                    "run": str(run), "model": name, "mode": label, "calibration_images": count, "size": list(size), "images": f["images"],
+                    "run": str(run), "model": name, "model_kwargs": dict(kwargs or {}), "mode": label, "calibration_images": count, "size": list(size), "images": f["images"],
                     "psnr_vs_target": f["tflite_vs_target"]["psnr"], "ssim_vs_target": f["tflite_vs_target"]["ssim"],
                     "float_psnr_vs_target": f["float_vs_target"]["psnr"], "input_psnr_vs_target": f["input_vs_target"]["psnr"],
                     "input_ssim_vs_target": f["input_vs_target"]["ssim"],
@@ -104,8 +104,9 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        model = r["model"] + (f" ({', '.join(f'{k}={v}' for k, v in r['model_kwargs'].items())})" if r.get("model_kwargs") else "")
         lines.append(
-            f"| {Path(r['run']).name} | {r['model']} | {r['mode']} | {r['calibration_images'] or '-'} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | "
+            f"| {Path(r['run']).name} | {model} | {r['mode']} | {r['calibration_images'] or '-'} | {r['psnr_vs_target']:.2f} | {r['psnr_loss_vs_float32']:+.2f} | "
             f"{r['ssim_vs_target']:.4f} | {r['ssim_loss_vs_float32']:+.4f} | {r['psnr_vs_float']:.2f} | "
             f"{r['input_psnr_vs_target']:.2f} / {r['input_ssim_vs_target']:.4f} | {r['bytes'] / 1024:.0f} | {r['size_ratio_vs_float32']:.2f} | "
             f"{'yes' if r['meets_targets'] else 'NO'} | {r.get('measured', '-')} |"

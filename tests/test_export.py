@@ -197,7 +197,7 @@ def test_quantization_fidelity_script(dped_root, tmp_path):
         assert r["psnr_loss_vs_float32"] == pytest.approx(base["psnr_vs_target"] - r["psnr_vs_target"], abs=1e-3)
         assert r["meets_targets"] == (r["mode"] == "float32" or (r["psnr_loss_vs_float32"] <= 0.3 and r["size_ratio_vs_float32"] <= 0.3)
                                       or (r["mode"] == "qat_int8" and r["psnr_loss_vs_float32"] <= 0.3))
-    assert all(r["measured"] == time.strftime("%Y-%m-%d") for r in rows)
+    assert all(r["measured"] == time.strftime("%Y-%m-%d") and r["model_kwargs"] == {} for r in rows)
     assert "| run | srcnn | int8 | 2 |" in (out / "quantization.md").read_text()
 
 
