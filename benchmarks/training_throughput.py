@@ -50,7 +50,7 @@ def main(argv=None) -> int:
             patches = args.steps * args.batch_size
             rows.append({"model": name, "patch": trainer.config.data.patch_size, "batch": args.batch_size,
                          "steps": args.steps, "seconds": round(seconds, 2), "patches_per_s": round(patches / seconds, 1),
-                         "discriminator": trainer.adversarial})
+                         "discriminator": bool(trainer.task.disc_specs)})
             print(f"{name}: {rows[-1]['patches_per_s']} patches/s", file=sys.stderr)
     device = f"GPU: {GPUS[0].name}" if GPUS else f"CPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()})"
     out = Path(args.out)

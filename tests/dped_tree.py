@@ -44,3 +44,17 @@ def make_photo_folder(root: Path, count=5, size=(120, 160), seed=0) -> Path:
     for i in range(count):
         Image.fromarray(smooth_image(rng, size)).save(root / f"photo{i}.jpg", quality=95)
     return root
+
+
+def pairs_folder(root: Path, sizes, seed=0) -> str:
+    """``root/in`` and ``root/target`` aligned PNG pairs of the given sizes; returns the
+    ``pairs:IN,TARGET`` data spec."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for sub in ("in", "target"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, size in enumerate(sizes):
+        a, b = make_pair_images(rng, size)
+        Image.fromarray(a).save(root / "in" / f"{i}.png")
+        Image.fromarray(b).save(root / "target" / f"{i}.png")
+    return f"pairs:{root / 'in'},{root / 'target'}"

@@ -13,9 +13,16 @@ def test_models_json(capsys):
     dped = next(r for r in rows if r["name"] == "dped")
     assert dped["parameters"] == 401_475
     kernel = 9 * 9 * 3 * 64 + 8 * 9 * 64 * 64 + 2 * 9 * 64 * 64 + 9 * 9 * 64 * 3
-    assert abs(dped["gmacs_64x64"] - 64 * 64 * kernel / 1e9) < 1e-12
+    assert abs(dped["gmacs"] - 64 * 64 * kernel / 1e9) < 1e-12 and dped["gmacs_at"] == "64x64"
     rsgunet = next(r for r in rows if r["name"] == "rsgunet")
     assert rsgunet["counted_at"] == "64x64"
+    for row in rows:
+        assert {"name", "paper", "parameters", "gmacs", "size_multiple", "upscale", "trains_on", "discriminators"} <= set(row)
+        assert row["upscale"] == MODELS[row["name"]].upscale and row["trains_on"] == list(MODELS[row["name"]].trains_on)
+    assert dped["discriminators"] == [
+        {"name": "texture", "builder": "dped_discriminator", "sees": "gray", "gan_loss": "dped_softmax", "judges": "output"}
+    ]
+    assert next(r for r in rows if r["name"] == "srcnn")["trains_on"] == ["paired", "sr"]
 
 
 def test_models_table_pads_sizes_the_model_cannot_take(capsys):
@@ -23,6 +30,7 @@ def test_models_table_pads_sizes_the_model_cannot_take(capsys):
     out = capsys.readouterr().out
     assert "GMACs @ 1280x720" in out
     assert "736x1280" in out  # RSGUNet's stride 32 needs padding
+    assert "upscale" in out and "trains on" in out and "texture (gray, dped_softmax)" in out
     for name in MODELS:
         assert name in out
 

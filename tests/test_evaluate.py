@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from dped_tree import make_dped_tree, make_pair_images
+from dped_tree import make_dped_tree, pairs_folder
 from PIL import Image
 from test_enhance import identity4
 
@@ -49,17 +49,6 @@ def setup(tmp_path_factory):
     paths["run"] = run
     paths["dped"] = make_dped_tree(root, test=5, size=100)
     return paths
-
-
-def pairs_folder(root, sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    for sub in ("in", "target"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    for i, size in enumerate(sizes):
-        a, b = make_pair_images(rng, size)
-        Image.fromarray(a).save(root / "in" / f"{i}.png")
-        Image.fromarray(b).save(root / "target" / f"{i}.png")
-    return f"pairs:{root / 'in'},{root / 'target'}"
 
 
 def evaluate(capsys, *args):

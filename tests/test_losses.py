@@ -4,7 +4,8 @@ import scipy.io
 
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UnknownNameError, UserError
-from mobile_enhance.losses import RECIPES, parse_losses
+from mobile_enhance.losses import parse_losses
+from mobile_enhance.models import get_card
 from mobile_enhance.losses import functions as F
 from mobile_enhance.losses.vgg import LAYERS, VGGFeatures, VGGWeightsMissing, vgg19_graph
 
@@ -94,8 +95,9 @@ def test_adversarial_and_wgan_gp():
 
 
 def test_recipes_parse():
-    assert [t.type for t in RECIPES["dped"]] == ["content", "color", "texture", "tv"]
-    assert [t.weight for t in RECIPES["dped"]] == [10, 0.5, 1, 2000]
+    dped = get_card("dped").losses
+    assert [t.type for t in dped] == ["content", "color", "texture", "tv"]
+    assert [t.weight for t in dped] == [10, 0.5, 1, 2000]
     terms = parse_losses("l1:1,tv:0,ms_ssim:0.5")
     assert [(t.type, t.weight) for t in terms] == [("l1", 1.0), ("ms_ssim", 0.5)]
     with pytest.raises(UnknownNameError, match="known losss|known loss"):
@@ -104,6 +106,48 @@ def test_recipes_parse():
         parse_losses("dpde")
     with pytest.raises(UserError, match="not a number"):
         parse_losses("l1:abc")
+    # a term through a named discriminator; the card's own recipe names
+    (gan,) = parse_losses("gan@color:0.005")
+    assert (gan.type, gan.weight, gan.disc, gan.label, gan.fn_kwargs) == ("gan", 0.005, "color", "gan_color", {})
+    assert parse_losses("texture:1")[0].disc == "texture"
+    with pytest.raises(UserError, match="needs the discriminator it goes through"):
+        parse_losses("gan:1")
+    assert parse_losses("paper", get_card("dped")) == get_card("dped").losses
+    with pytest.raises(UnknownNameError, match="known loss recipes: dped_novgg, paper, pixel"):
+        parse_losses("papr", get_card("dped"))
+
+
+def test_gan_losses_both_sides():
+    from mobile_enhance.losses.gan import GAN_LOSSES, VIEWS
+
+    scores = {"real": tf.constant([[2.0], [0.0]]), "fake": tf.constant([[-1.0], [1.0]])}
+    disc = lambda x, training=True: scores[x]  # noqa: E731 - the views below are the keys
+    bce = GAN_LOSSES["bce"]
+    d, extras = bce.discriminator(disc, "real", "fake")
+    softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
+    assert d.numpy() == pytest.approx(softplus(-np.array([2.0, 0.0])) + softplus(np.array([-1.0, 1.0])), rel=1e-5) and extras == {}
+    assert bce.generator(scores["fake"]).numpy() == pytest.approx(softplus(np.array([1.0, -1.0])), rel=1e-5)
+    ls = GAN_LOSSES["lsgan"]
+    assert ls.discriminator(disc, "real", "fake")[0].numpy() == pytest.approx(0.5 * np.array([(2 - 1) ** 2 + 1, 1 + 1]), rel=1e-5)
+    assert ls.generator(scores["fake"]).numpy() == pytest.approx(0.5 * np.array([4.0, 0.0]), rel=1e-5)
+    # noisy labels are drawn from the seed: the same seed gives the same loss
+    noisy = [ls.discriminator(disc, "real", "fake", seed=tf.constant([1, s], tf.int64), real_range=(0.7, 1.2))[0].numpy() for s in (2, 2, 3)]
+    assert np.array_equal(noisy[0], noisy[1]) and not np.array_equal(noisy[0], noisy[2])
+    # WGAN-GP: a linear critic has gradient norm |w| everywhere
+    w = np.full((4 * 4 * 3, 1), 0.1, np.float32)
+    critic = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)])
+    critic.set_weights([w])
+    norm = np.sqrt(48) * 0.1
+    real, fake = imgs(0, s=4), imgs(1, s=4)
+    wass = critic(fake).numpy().ravel() - critic(real).numpy().ravel()
+    wgan = GAN_LOSSES["wgan_gp"]
+    value, extras = wgan.discriminator(critic, real, fake, seed=tf.constant([0, 0], tf.int64))
+    assert extras["gp"].numpy() == pytest.approx([(norm - 1) ** 2] * 2, rel=1e-4)
+    assert value.numpy() == pytest.approx(wass + 10 * (norm - 1) ** 2, rel=1e-4)
+    value, extras = wgan.discriminator(critic, real, fake, weight=tf.constant(3.0), one_sided=True)
+    assert extras["gp"].numpy() == pytest.approx([0.0, 0.0], abs=1e-6)  # norm < 1: no hinge
+    assert wgan.generator(tf.constant([[1.0], [2.0]])).numpy() == pytest.approx([-1, -2])
+    assert VIEWS["gray"].channels == 1 and VIEWS["blur_rgb"].fn(imgs(0, s=8)).shape == (2, 8, 8, 3)
 
 
 @pytest.fixture(scope="module")

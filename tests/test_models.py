@@ -223,10 +223,12 @@ def test_unknown_model_lists_known_ones():
 
 
 def test_dped_discriminator():
-    disc = dped_discriminator(100)
+    disc = dped_discriminator((100, 100, 1))
     assert disc.count_params() == 7_361_122
     p = disc(tf.random.uniform((3, 100, 100, 1))).numpy()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    # the same network on RGB: WESPE's colour discriminator (the reference's 7,372,738)
+    assert dped_discriminator((100, 100, 3)).count_params() == 7_372_738
 
 
 def test_noise_channels_train_both_regimes():

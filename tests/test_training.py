@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from dped_tree import make_dped_tree
+from dped_tree import make_dped_tree, make_photo_folder
 
 from mobile_enhance.cli import main as cli
 from mobile_enhance.compat import keras
@@ -41,13 +41,25 @@ def small(model, root, **extra):
     return resolve(model, overrides)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_short_run_with_the_paper_recipe(name, dped_root, vgg_file, tmp_path):
-    config = small(name, dped_root, vgg_weights=vgg_file)
+@pytest.fixture(scope="module")
+def photo_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    return make_photo_folder(root / "a", count=4, size=(64, 80), seed=1), make_photo_folder(root / "b", count=4, size=(64, 80), seed=2)
+
+
+def data_of_kind(kind, dped_root, photo_root):
+    """A --data spec of each kind a card can train on, over generated files."""
+    return {"paired": f"dped:{dped_root}", "sr": f"sr:{photo_root[0]}", "unpaired": f"unpaired:{photo_root[0]},{photo_root[1]}"}[kind]
+
+
+@pytest.mark.parametrize("name,kind", [(n, k) for n in sorted(MODELS) for k in MODELS[n].trains_on])
+def test_short_run_of_every_card_on_each_kind_it_trains_on(name, kind, dped_root, photo_root, vgg_file, tmp_path):
+    config = small(name, dped_root, vgg_weights=vgg_file, **{"data.spec": data_of_kind(kind, dped_root, photo_root)})
     result = train(config, tmp_path / "run", progress=False)
     assert result["step"] == 2
     assert all(np.isfinite(v) for v in result["losses"].values())
     assert {t["type"] for t in config.losses} <= set(result["losses"])
+    assert config.losses == [{"type": t.type, "weight": t.weight, **t.kwargs} for t in MODELS[name].losses]
     assert 0 < result["metrics"]["psnr"] < 100
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model"] == name and saved["losses"] == config.losses
@@ -62,7 +74,7 @@ def weights_after(config, run_dir, stops):
         config.steps = steps
         trainer = Trainer(config, run_dir, resume=(run_dir / "checkpoints" / "latest").exists(), progress=False)
         trainer.train()
-    return trainer.generator.get_weights(), trainer.d_opt
+    return trainer.generator.get_weights(), trainer.task.d_opts["texture"]
 
 
 def test_resumed_run_equals_uninterrupted_run(dped_root, tmp_path):
@@ -217,3 +229,34 @@ def test_committed_training_configs_resolve():
         data = json.loads(path.read_text())
         config = resolve(data["model"], base=data)
         assert config.to_json() == {**config.to_json(), **data}, path
+
+
+def test_api_train_resume_and_config(dped_root, tmp_path):
+    # the notebook's call: the same as the CLI's, without flags or a hand-built config.json
+    from mobile_enhance import api
+
+    run = tmp_path / "r"
+    result = api.train(run, "srcnn", f"dped:{dped_root}", steps=2, batch_size=2, patch_size=32, eval_every=2, progress=False)
+    assert result["step"] == 2 and result["config"].model == "srcnn" and result["run_dir"] == run
+    assert api.train(run, resume=True, steps=3, progress=False)["step"] == 3
+    with pytest.raises(UserError, match="only steps may change"):
+        api.train(run, resume=True, steps=4, lr=1.0)
+    with pytest.raises(UserError, match="unknown training option.*step\\b"):
+        api.train(tmp_path / "s", "srcnn", f"dped:{dped_root}", step=2)
+    saved = json.loads((run / "config.json").read_text())
+    again = api.train(tmp_path / "t", config=saved, steps=1, overrides={"optim.beta_1": 0.5}, progress=False)
+    assert again["config"].optim.beta_1 == 0.5 and again["config"].data.patch_size == 32
+    assert not (tmp_path / "s").exists()
+
+
+def test_ema_generator_is_validated_and_exported(dped_root, tmp_path):
+    config = small("srcnn", dped_root, steps=3, ema_decay=0.5)
+    trainer = Trainer(config, tmp_path / "r", progress=False)
+    trainer.train()
+    ema, raw = trainer.task.ema.get_weights(), trainer.generator.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(ema, raw))
+    exported, _ = load_generator(tmp_path / "r")  # what `mobile-enhance export --run_dir` loads
+    for a, b in zip(ema, exported.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.stack([a for a, _ in trainer.validation])
+    np.testing.assert_allclose(trainer.task.eval_generator(x).numpy(), exported(x).numpy(), rtol=1e-6)

@@ -40,57 +40,43 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 
 def main(fv: flags.FlagValues, args: list[str]) -> int:
-    from pathlib import Path
-
-    from mobile_enhance.benchmark import to_markdown, write_reports
+    from mobile_enhance import api
+    from mobile_enhance.benchmark import to_markdown
     from mobile_enhance.benchmark.worker import WorkerError
     from mobile_enhance.errors import UserError
 
     if args:
         raise UserError(f"unexpected arguments {' '.join(args)!r} (flags only, e.g. --model=FILE.tflite)")
-    if not fv["model"].value:
-        raise UserError("--model=FILE.tflite is required")
     try:
-        threads = [int(t) for t in fv["threads"].value]
-    except ValueError:
-        raise UserError(f"--threads must be integers, got {','.join(fv['threads'].value)!r}") from None
-    try:
-        report = _run(fv, threads)
+        report = api.bench(
+            fv["model"].value,
+            backend=fv["backend"].value,
+            threads=fv["threads"].value,
+            runs=fv["runs"].value,
+            warmup=fv["warmup"].value,
+            size=fv["size"].value,
+            photo=fv["photo"].value,
+            e2e_frame=fv["e2e_frame"].value,
+            e2e_runs=fv["e2e_runs"].value,
+            output=fv["output"].value,
+            keras=fv["keras"].value,
+            keras_weights=fv["keras_weights"].value,
+            gpu_delegate=fv["gpu_delegate"].value,
+            benchmark_binary=fv["benchmark_binary"].value,
+            adb_serial=fv["adb_serial"].value,
+            adb=fv["adb"].value,
+            adb_modes=fv["adb_modes"].value,
+            quality=fv["quality"].value,
+            matmul_size=fv["matmul_size"].value,
+        )
     except WorkerError as error:  # the runtime itself died on this file (an abort in native code)
         lines = str(error).strip().splitlines()
         print(f"mobile-enhance bench: error: {fv['model'].value}: {lines[0]}" + (f" ({lines[-1]})" if len(lines) > 1 else ""),
               file=sys.stderr)
         return 1
     print(to_markdown(report))
-    if fv["output"].value:
-        paths = write_reports(report, fv["output"].value, stem=Path(fv["model"].value).stem)
-        print("\nwrote " + ", ".join(paths.values()), file=sys.stderr)
+    if "written" in report:
+        print("\nwrote " + ", ".join(report["written"].values()), file=sys.stderr)
     for gap in report["unavailable"]:
         print(f"mobile-enhance bench: {gap['backend']}: {gap['reason']}", file=sys.stderr)
     return 1 if report["unavailable"] else 0
-
-
-def _run(fv: flags.FlagValues, threads: list[int]) -> dict:
-    from mobile_enhance.api import parse_size
-    from mobile_enhance.benchmark import run_benchmark
-
-    return run_benchmark(
-        fv["model"].value,
-        backends=fv["backend"].value,
-        threads=threads,
-        runs=fv["runs"].value,
-        warmup=fv["warmup"].value,
-        size=parse_size(fv["size"].value) if fv["size"].value else None,
-        photo=fv["photo"].value,
-        e2e_runs=fv["e2e_runs"].value,
-        e2e_frame=(None if not fv["e2e_frame"].value else "photo" if fv["e2e_frame"].value == "photo" else parse_size(fv["e2e_frame"].value)),
-        keras=fv["keras"].value,
-        keras_weights=fv["keras_weights"].value,
-        gpu_delegate=fv["gpu_delegate"].value,
-        benchmark_binary=fv["benchmark_binary"].value,
-        adb_serial=fv["adb_serial"].value,
-        adb_path=fv["adb"].value,
-        adb_modes=fv["adb_modes"].value,
-        quality=fv["quality"].value,
-        matmul_size=fv["matmul_size"].value,
-    )

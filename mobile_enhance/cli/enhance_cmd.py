@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -70,31 +69,19 @@ class Progress:
 
 
 def main(fv: flags.FlagValues, args: list[str]) -> int:
-    from mobile_enhance.enhance.pipeline import TFLiteModel, default_model_path, enhance_files, prepare_output_dir
-    from mobile_enhance.errors import UserError
+    from mobile_enhance import api
 
     prog = f"mobile-enhance {NAME}"
-    if not args:
-        raise UserError("give one or more photos or folders to enhance (mobile-enhance enhance PHOTO... --output=DIR)")
-    if not fv["output"].value:
-        raise UserError("--output=DIR is required (the folder the enhanced photos go to)")
-    if not 1 <= fv["quality"].value <= 100:
-        raise UserError(f"--quality must be in 1..100, got {fv['quality'].value}")
-    threads = fv["threads"].value
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be >= 1, got {threads}")
-    if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    prepare_output_dir(fv["output"].value)  # before loading the model: fail fast
-    model_path = fv["model"].value or default_model_path()
-    model = TFLiteModel(model_path, num_threads=threads, tile=fv["tile"].value, overlap=fv["overlap"].value)
     quiet = fv["quiet"].value
     progress = Progress("enhance", enabled=not quiet)
-    if not quiet:
-        progress.message(f"model: {model.describe()}, {threads} thread{'s' if threads != 1 else ''}")
-    warning = model.quality_warning()
-    if warning:
-        print(f"{prog}: {warning}", file=sys.stderr)
+
+    def on_model(model, threads):
+        progress.t0 = time.monotonic()  # the rate counts photos, not loading the model
+        if not quiet:
+            progress.message(f"model: {model.describe()}, {threads} thread{'s' if threads != 1 else ''}")
+        warning = model.quality_warning()
+        if warning:
+            print(f"{prog}: {warning}", file=sys.stderr)
 
     def on_result(done, total, result):
         if result.error:
@@ -104,16 +91,24 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         if total > 1:
             progress.update(done, total, f"{result.source.name}" + (" (failed)" if result.error else f" -> {result.output}"))
 
-    t0 = time.monotonic()
     try:
-        results = enhance_files(model, args, fv["output"].value, fmt=fv["format"].value, quality=fv["quality"].value, on_result=on_result)
+        report = api.enhance(
+            args,
+            fv["output"].value,
+            model=fv["model"].value,
+            tile=fv["tile"].value,
+            overlap=fv["overlap"].value,
+            threads=fv["threads"].value,
+            format=fv["format"].value,
+            quality=fv["quality"].value,
+            on_model=on_model,
+            on_result=on_result,
+        )
     finally:
         progress.close()
-    seconds = time.monotonic() - t0
-    failed = [r for r in results if r.error]
-    written = len(results) - len(failed)
-    print(f"enhanced {written} photo{'s' if written != 1 else ''} into {fv['output'].value} in {seconds:.1f}s")
+    failed, written = report.failed, report.written
+    print(f"enhanced {written} photo{'s' if written != 1 else ''} into {fv['output'].value} in {report.seconds:.1f}s")
     if failed:
-        print(f"{prog}: {len(failed)} of {len(results)} inputs failed (listed above)", file=sys.stderr)
+        print(f"{prog}: {len(failed)} of {len(report.results)} inputs failed (listed above)", file=sys.stderr)
         return 1
     return 0

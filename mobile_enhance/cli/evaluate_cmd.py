@@ -28,25 +28,14 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(fv: flags.FlagValues, args: list[str]) -> int:
     from pathlib import Path
 
+    from mobile_enhance import api
     from mobile_enhance.cli.enhance_cmd import Progress
     from mobile_enhance.errors import UserError
-    from mobile_enhance.evaluate import evaluate, format_table, keras_system, load_pairs, tflite_system, write_json
+    from mobile_enhance.evaluate import format_table
 
     prog = f"mobile-enhance {NAME}"
     if args:
         raise UserError(f"unexpected arguments: {' '.join(args)}")
-    if not fv["model"].value and not fv["run_dir"].value:
-        raise UserError("give --model=A.tflite[,B.tflite] and/or --run_dir=DIR to evaluate")
-    if not fv["data"].value:
-        raise UserError("--data=dped:PATH or --data=pairs:IN_DIR,TARGET_DIR is required")
-    if fv["tile"].value is not None and fv["tile"].value < 1:
-        raise UserError(f"--tile must be >= 1, got {fv['tile'].value}")
-    output = Path(fv["output"].value) if fv["output"].value else None
-    if output is not None and not output.parent.is_dir():
-        raise UserError(f"{output}: folder {output.parent} does not exist")
-    pairs, where = load_pairs(fv["data"].value, fv["phone"].value, fv["limit"].value)
-    systems = [tflite_system(p, num_threads=fv["threads"].value, tile=fv["tile"].value) for p in fv["model"].value]
-    systems += [keras_system(d, tile=fv["tile"].value) for d in fv["run_dir"].value]
     progress = Progress("evaluate", enabled=not fv["quiet"].value)
 
     def on_pair(done, total, error):
@@ -56,17 +45,24 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
             progress.update(done, total)
 
     try:
-        report = evaluate(systems, pairs, on_pair=on_pair)
+        report = api.evaluate(
+            fv["model"].value,
+            fv["run_dir"].value,
+            data=fv["data"].value,
+            phone=fv["phone"].value,
+            limit=fv["limit"].value,
+            output=fv["output"].value,
+            tile=fv["tile"].value,
+            threads=fv["threads"].value,
+            on_pair=on_pair,
+        )
     finally:
         progress.close()
-    report = {"data": where, "phone": fv["phone"].value if fv["data"].value.startswith("dped:") else None, **report}
-    if report["pairs_evaluated"] == 0:
-        raise UserError(f"{where}: none of the {len(pairs)} pairs could be scored (see the lines above)")
     print(format_table(report))
-    if output is not None:
-        write_json(report, output)
-        print(f"report: {output}")
+    if fv["output"].value:
+        print(f"report: {Path(fv['output'].value)}")
     if report["pairs_skipped"]:
-        print(f"{prog}: {report['pairs_skipped']} of {len(pairs)} pairs skipped (listed above)", file=sys.stderr)
+        total = report["pairs_evaluated"] + report["pairs_skipped"]
+        print(f"{prog}: {report['pairs_skipped']} of {total} pairs skipped (listed above)", file=sys.stderr)
         return 1
     return 0

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from absl import flags
 
 NAME = "export"
 HELP = "Export a trained model to .tflite (+ JSON sidecar): --run_dir=DIR or --weights=FILE --model=NAME, --quant=MODE --size=HxW."
-
-SIZE_PRESETS = {"patch": (100, 100), "hd": (720, 1280), "iphone": (1536, 2048)}
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -56,52 +52,36 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string("saved_model", None, "Also write a TensorFlow SavedModel to this folder.", flag_values=fv)
 
 
-def parse_sizes(text: str):
-    from mobile_enhance.api import parse_size
-
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        sizes.append(None if part == "dynamic" else SIZE_PRESETS.get(part) or parse_size(part))
-    return sizes
-
-
 def main(fv: flags.FlagValues, args: list[str]) -> int:
+    from pathlib import Path
+
+    from mobile_enhance import api
     from mobile_enhance.errors import UserError
-    from mobile_enhance.export import export_model, export_saved_model, load_trained
 
     if args:
         raise UserError(f"unexpected arguments: {' '.join(args)}")
-    if not fv["output"].value:
-        raise UserError("--output=FILE.tflite is required")
-    try:
-        kwargs = json.loads(fv["model_kwargs"].value)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--model_kwargs is not JSON: {error}") from None
-    model, source, files, name, kwargs = load_trained(
-        fv["run_dir"].value, fv["weights"].value, fv["model"].value, kwargs, fv["data"].value, fv["phone"].value
-    )
-    results = export_model(
-        model,
+    results = api.export(
         fv["output"].value,
-        fv["quant"].value,
-        parse_sizes(fv["size"].value),
-        source,
-        model_name=name,
-        model_kwargs=kwargs,
-        checkpoint_files=files,
-        preset=fv["run_dir"].value or "",
-        io_dtype=fv["io"].value,
-        calibration_count=fv["calibration"].value,
-        min_psnr=fv["min_psnr"].value,
-        force=fv["force"].value,
+        run_dir=fv["run_dir"].value,
+        weights=fv["weights"].value,
+        model=fv["model"].value,
+        model_kwargs=fv["model_kwargs"].value,
+        quant=fv["quant"].value,
+        size=fv["size"].value,
+        data=fv["data"].value,
+        phone=fv["phone"].value,
+        io=fv["io"].value,
+        calibration=fv["calibration"].value,
         qat_steps=fv["qat_steps"].value,
-        fidelity_count=fv["fidelity_images"].value,
-        equalize=fv["equalize"].value,
-        calibration_percentile=fv["calibration_percentile"].value,
         qat_target=fv["qat_target"].value,
         qat_ranges=fv["qat_ranges"].value,
-        tune_sweeps=fv["tune_ranges"].value,
+        calibration_percentile=fv["calibration_percentile"].value,
+        tune_ranges=fv["tune_ranges"].value,
+        equalize=fv["equalize"].value,
+        fidelity_images=fv["fidelity_images"].value,
+        min_psnr=fv["min_psnr"].value,
+        force=fv["force"].value,
+        saved_model=fv["saved_model"].value,
     )
     for r in results:
         f = r.sidecar["fidelity"]
@@ -117,14 +97,10 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
             print(f"  int8 ranges tuned: {tuning['ranges_changed']} of {tuning['ranges']} changed, "
                   f"{tuning['psnr_vs_float_before']:.2f} -> {tuning['psnr_vs_float_after']:.2f} dB vs float on "
                   f"{tuning['images']} calibration images ({tuning['trials']} trials)")
-        if "float_vs_target" in f and f["float_vs_target"]["psnr"] < f["input_vs_target"]["psnr"]:
-            (fh, fw), patch = f["size"], getattr(source, "patch_size", None)
-            print(f"  warning: at {fh}x{fw} the float model itself is "
-                  f"{f['input_vs_target']['psnr'] - f['float_vs_target']['psnr']:.2f} dB below its unprocessed input "
-                  f"against the targets" + (f" (trained on {patch}x{patch} patches: export --size={patch}x{patch} and "
-                  "let `mobile-enhance enhance` tile, or train on larger patches)" if patch and [fh, fw] != [patch, patch] else ""))
+        for warning in r.warnings:
+            print(f"  warning: {warning}")
         if r.sidecar["ops_not_in_xnnpack"]:
             print(f"  ops XNNPACK does not take: {', '.join(r.sidecar['ops_not_in_xnnpack'])}")
     if fv["saved_model"].value:
-        print(f"wrote SavedModel {export_saved_model(model, fv['saved_model'].value)}")
+        print(f"wrote SavedModel {Path(fv['saved_model'].value)}")
     return 0

@@ -7,7 +7,7 @@ import json
 from absl import flags
 
 NAME = "models"
-HELP = "List the models: name, paper, parameters and GMACs per image, computed from the built graphs."
+HELP = "List the models' cards: paper, parameters and GMACs (from the built graphs), upscale, data, discriminators."
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -23,16 +23,18 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
     if fv["format"].value == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    gmac_key = f"gmacs_{height}x{width}"
-    header = ["model", "paper", "parameters", f"GMACs @ {width}x{height}", "size multiple"]
+    header = ["model", "paper", "parameters", f"GMACs @ {width}x{height}", "size multiple", "upscale", "trains on", "discriminators"]
     padded = f"{height}x{width}"
     table = [
         [
             r["name"],
             r["paper"],
             f"{r['parameters']:,}",
-            f"{r[gmac_key]:.2f}" + ("" if r["counted_at"] == padded else "*"),
+            f"{r['gmacs']:.2f}" + ("" if r["counted_at"] == padded else "*"),
             str(r["size_multiple"]),
+            str(r["upscale"]),
+            ", ".join(r["trains_on"]),
+            ", ".join(f"{d['name']} ({d['sees']}, {d['gan_loss']})" for d in r["discriminators"]) or "-",
         ]
         for r in rows
     ]
@@ -46,9 +48,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
             print(f"\n{note}")
         return 0
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for row in table:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.ljust(w) if i < 2 or i > 5 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
     for note in notes:
         print(note)
     return 0

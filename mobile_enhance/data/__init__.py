@@ -20,6 +20,9 @@ from mobile_enhance.errors import UnknownNameError
 
 SOURCE_KINDS = ("dped", "pairs", "synthetic", "sr", "unpaired")
 
+#: What each source yields, in the terms of a model card's ``trains_on``.
+DATA_KINDS = {"dped": "paired", "pairs": "paired", "synthetic": "paired", "sr": "sr", "unpaired": "unpaired"}
+
 
 def parse_data_spec(spec: str) -> tuple[str, list[str]]:
     """``"pairs:IN,TARGET"`` -> ``("pairs", ["IN", "TARGET"])``."""
@@ -34,8 +37,20 @@ def parse_data_spec(spec: str) -> tuple[str, list[str]]:
     return kind, paths
 
 
-def make_source(spec: str, patch_size: int, seed: int = 0, phone: str = "iphone", augment: bool = True, val_fraction: float = 0.15) -> Source:
-    """Build the source named by ``spec`` (see the module docstring)."""
+def data_kind(spec: str) -> str:
+    """The kind of data ``spec`` yields: ``paired``, ``unpaired`` or ``sr``."""
+    return DATA_KINDS[parse_data_spec(spec)[0]]
+
+
+def make_source(
+    spec: str, patch_size: int, seed: int = 0, phone: str = "iphone", augment: bool = True, val_fraction: float = 0.15, upscale: int = 1
+) -> Source:
+    """Build the source named by ``spec`` (see the module docstring).
+
+    ``patch_size`` is the target patch side. ``upscale`` is the model's: an ``sr`` source
+    yields inputs ``upscale`` times smaller than their targets, or, for a same-size model
+    (1), inputs x4 down and bicubic back up.
+    """
     kind, paths = parse_data_spec(spec)
     if kind == "dped":
         return dped_source(paths[0], phone, patch_size, seed, augment)
@@ -44,8 +59,8 @@ def make_source(spec: str, patch_size: int, seed: int = 0, phone: str = "iphone"
     if kind == "synthetic":
         return SyntheticSource(paths[0], patch_size, seed, augment, val_fraction)
     if kind == "sr":
-        return SRSource(paths[0], patch_size, seed, augment, val_fraction)
+        return SRSource(paths[0], patch_size, seed, augment, val_fraction, scale=upscale if upscale > 1 else 4, upsample=upscale == 1)
     return UnpairedSource(paths[0], paths[1], patch_size, seed, augment)
 
 
-__all__ = ["PHONES", "SOURCE_KINDS", "DataError", "Source", "make_source", "parse_data_spec"]
+__all__ = ["DATA_KINDS", "PHONES", "SOURCE_KINDS", "DataError", "Source", "data_kind", "make_source", "parse_data_spec"]

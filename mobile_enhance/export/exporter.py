@@ -57,8 +57,12 @@ class FidelityError(ExportError):
 
 @dataclasses.dataclass
 class ExportResult:
+    """One written file: its path, its sidecar, and ``warnings``, lines for the user about it
+    (:func:`mobile_enhance.api.export` adds what the sidecar alone cannot say)."""
+
     path: Path
     sidecar: dict
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 # -- data for calibration and fidelity --------------------------------------------------
@@ -527,8 +531,9 @@ def load_trained(run_dir=None, weights=None, model_name=None, model_kwargs=None,
                 raise ExportError(f"{weights}: not weights of a {model_name} model ({str(error).splitlines()[0][:160]})") from None
     source = None
     if spec:
-        from mobile_enhance.training.config import PRESETS
+        from mobile_enhance.models import CARDS
 
-        patch = patch or PRESETS.get(model_name, {}).get("data.patch_size", 100)
-        source = make_source(spec, patch, seed=0, phone=phone, augment=False)
+        card = CARDS.get(model_name)
+        patch = patch or (card.preset.patch_size if card else 100)
+        source = make_source(spec, patch, seed=0, phone=phone, augment=False, upscale=card.upscale if card else 1)
     return model, source, files, model_name, model_kwargs or {}

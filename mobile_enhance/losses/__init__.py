@@ -1,8 +1,11 @@
 """Losses, declared as recipes of ``{type, weight, **kwargs}`` terms.
 
-A paper's recipe reads like the paper: ``RECIPES["dped"]`` is content 10, colour 0.5,
-texture 1, total variation 2000. ``parse_losses`` is the user boundary: a recipe name,
-or ``type:weight[,type:weight...]`` to build one, unknown types listed.
+A paper's recipe reads like the paper and lives on its model card (the DPED card's is
+content 10, colour 0.5, texture 1, total variation 2000). Here are the loss types, the
+GAN losses (:mod:`.gan`) and the recipes that belong to no paper (:data:`RECIPES`).
+``parse_losses`` is the user boundary: a recipe name (the card's, then these), or
+``type:weight[,type:weight...]`` to build one (``gan@NAME:weight`` for a term through the
+card's discriminator NAME), unknown types listed.
 """
 
 from __future__ import annotations
@@ -18,15 +21,27 @@ class LossType:
     """How a loss type is computed.
 
     Attributes:
-      fn: the function in :mod:`mobile_enhance.losses.functions`.
-      needs: ``"pixels"`` (enhanced, target), ``"vgg"`` (VGG feature dicts) or
-        ``"adversarial"`` (discriminator probabilities of the enhanced images).
-      vgg_layers: for ``"vgg"`` losses, the default ``layers``.
+      fn: the function in :mod:`mobile_enhance.losses.functions` (none for adversarial
+        terms: the discriminator's GAN loss decides).
+      needs: what the task passes ``fn``: ``"pixels"`` (enhanced, target), ``"vgg"`` (VGG
+        feature dicts of enhanced and target), ``"adversarial"`` (the generator side of a
+        discriminator's GAN loss), ``"consistency"`` (F(G(x)), x), ``"consistency_vgg"``
+        (their VGG features), ``"cycle"`` (x, F(G(x)), y, G(F(y))) or ``"identity"``
+        (x, G(x), y, F(y) or None).
+      vgg_layers: for VGG losses, the default ``layers``.
+      target: whether it compares with the paired target (not on unpaired data).
+      disc: for adversarial types, the discriminator a term means unless it names one.
     """
 
     fn: object
     needs: str = "pixels"
     vgg_layers: tuple = ()
+    target: bool = True
+    disc: str = ""
+
+    @property
+    def uses_vgg(self) -> bool:
+        return self.needs in ("vgg", "consistency_vgg")
 
 
 LOSS_TYPES = {
@@ -34,7 +49,7 @@ LOSS_TYPES = {
     "l2": LossType(F.l2),
     "color": LossType(F.color),
     "l1_sum": LossType(F.l1_sum),
-    "tv": LossType(F.total_variation),
+    "tv": LossType(F.total_variation, target=False),
     "yuv_l1": LossType(F.yuv_l1),
     "ssim": LossType(F.ssim),
     "ms_ssim": LossType(F.ms_ssim),
@@ -43,7 +58,16 @@ LOSS_TYPES = {
     "vgg_multi": LossType(F.content, "vgg", ("relu1_2", "relu3_4", "relu5_4")),
     "gram": LossType(F.gram_texture, "vgg", ("relu1_2", "relu2_2", "relu3_4")),
     "contextual": LossType(F.contextual, "vgg", ("relu4_2",)),
-    "texture": LossType(F.texture_generator, "adversarial"),
+    # DPED's texture term: adversarial through the discriminator named "texture"
+    "texture": LossType(None, "adversarial", target=False, disc="texture"),
+    # any discriminator of the card: {"type": "gan", "weight": w, "disc": NAME}
+    "gan": LossType(None, "adversarial", target=False),
+    # WESPE's content consistency between x and F(G(x)): VGG features, or plain L1
+    "consistency": LossType(F.content, "consistency_vgg", ("relu5_4",), target=False),
+    "consistency_l1": LossType(F.l1, "consistency", target=False),
+    # DPE's cycle (constant) and identity (source data) terms, MSE both ways
+    "cycle": LossType(F.cycle_mse, "cycle", target=False),
+    "identity": LossType(F.identity_mse, "identity", target=False),
 }
 
 
@@ -64,57 +88,78 @@ class LossTerm:
     def __post_init__(self):
         if self.type not in LOSS_TYPES:
             raise UnknownNameError("loss", self.type, LOSS_TYPES)
+        if self.needs == "adversarial" and not self.disc:
+            raise UserError(f"loss term {self.type!r} needs the discriminator it goes through: {{'type': 'gan', 'disc': NAME}}")
 
     @property
     def needs(self) -> str:
         return LOSS_TYPES[self.type].needs
+
+    @property
+    def disc(self) -> str:
+        """The discriminator an adversarial term goes through ("" for other terms)."""
+        return str(self.kwargs.get("disc", LOSS_TYPES[self.type].disc)) if self.needs == "adversarial" else ""
+
+    @property
+    def label(self) -> str:
+        """Its name in logs and summaries: the type, or ``gan_<disc>`` for generic GAN terms."""
+        return f"gan_{self.disc}" if self.type == "gan" else self.type
+
+    @property
+    def needs_inverse(self) -> bool:
+        return self.needs in ("consistency", "consistency_vgg", "cycle")
+
+    @property
+    def uses_target(self) -> bool:
+        return LOSS_TYPES[self.type].target
+
+    @property
+    def fn_kwargs(self) -> dict:
+        """Arguments of the loss function: the term's kwargs less ``disc``."""
+        return {k: v for k, v in self.kwargs.items() if k != "disc"}
 
     def vgg_layers(self) -> tuple:
         return tuple(self.kwargs.get("layers", LOSS_TYPES[self.type].vgg_layers))
 
 
 def T(type_, weight, **kwargs) -> LossTerm:  # noqa: N802 - reads like a table row
+    """One recipe term: ``T("content", 10)``, ``T("gan", 5e-3, disc="color")``."""
     return LossTerm(type_, float(weight), kwargs)
 
 
-#: Each model's paper recipe (weights as published in the authors' code), plus
-#: recipes that need no VGG weights.
+#: Recipes that belong to no paper: ``--losses=NAME`` for any model whose card can compute
+#: them. A paper's own recipe is on its card (``--losses=paper``, the default).
 RECIPES = {
-    # DPED (aiff22/DPED defaults): content 10, colour 0.5, texture 1, TV 2000.
-    "dped": (T("content", 10), T("color", 0.5), T("texture", 1), T("tv", 2000)),
-    # Fast Perceptual Image Enhancement trains with the DPED losses and weights.
-    "fast_dped": (T("content", 10), T("color", 0.5), T("texture", 1), T("tv", 2000)),
-    # RSGUNet (MTlab code): VGG relu1_2/3_4/5_4 0.001, texture 17.5, L1 colour 0.5,
-    # TV 100, grayscale MS-SSIM 0.5 (the term is 1000 * (1 - MS-SSIM)).
-    "rsgunet": (T("vgg_multi", 0.001), T("texture", 17.5), T("l1_sum", 0.5), T("tv", 100), T("ms_ssim_gray", 0.5)),
-    # Mux/Demux: weighted L1 (YUV), contextual, adversarial. The paper's weights are not
-    # public; these are ours, chosen so the terms start at comparable magnitudes.
-    "muxdemux": (T("yuv_l1", 1.0), T("contextual", 0.1), T("texture", 0.01)),
-    # SRCNN baseline: plain MSE, as in the SRCNN paper.
-    "srcnn": (T("l2", 1.0),),
     # No VGG, no discriminator: trains anywhere, quickly.
     "pixel": (T("l1", 1.0), T("ms_ssim", 0.2), T("tv", 0.1)),
-    # DPED without the VGG content term (when no VGG weights are available).
+    # DPED's recipe without the VGG content term (when no VGG weights are available):
+    # needs a card with DPED's "texture" discriminator.
     "dped_novgg": (T("l1_sum", 0.5, scale=0.1), T("color", 0.5), T("texture", 1), T("tv", 2000)),
 }
 
 
-def parse_losses(spec: str) -> tuple[LossTerm, ...]:
-    """A recipe name, or ``type:weight[,type:weight...]``; zero weights are dropped."""
+def parse_losses(spec: str, card=None) -> tuple[LossTerm, ...]:
+    """A recipe name (``card``'s own first, then :data:`RECIPES`), or
+    ``type:weight[,type:weight...]``; zero weights are dropped."""
     spec = str(spec).strip()
     if ":" not in spec:
+        own = card.recipe(spec) if card is not None else None
+        if own is not None:
+            return own
         if spec not in RECIPES:
-            raise UnknownNameError("loss recipe", spec, RECIPES)
+            known = {**RECIPES, **({"paper": 1, **card.recipes} if card is not None else {})}
+            raise UnknownNameError("loss recipe", spec, known)
         return RECIPES[spec]
     terms = []
     for part in spec.split(","):
         name, _, weight = part.strip().partition(":")
+        name, at, disc = name.partition("@")
         try:
             value = float(weight)
         except ValueError:
-            raise UserError(f"loss term {part!r}: weight {weight!r} is not a number (form: type:weight)") from None
+            raise UserError(f"loss term {part!r}: weight {weight!r} is not a number (form: type:weight or gan@DISC:weight)") from None
         if value:
-            terms.append(LossTerm(name, value))
+            terms.append(LossTerm(name, value, {"disc": disc} if at else {}))
     if not terms:
         raise UserError(f"loss recipe {spec!r} has no term with a non-zero weight")
     return tuple(terms)
@@ -128,4 +173,4 @@ def recipe_from_json(rows) -> tuple[LossTerm, ...]:
     return tuple(LossTerm(r["type"], float(r["weight"]), {k: v for k, v in r.items() if k not in ("type", "weight")}) for r in rows)
 
 
-__all__ = ["LOSS_TYPES", "RECIPES", "LossTerm", "parse_losses", "recipe_from_json", "recipe_to_json"]
+__all__ = ["LOSS_TYPES", "RECIPES", "LossTerm", "T", "parse_losses", "recipe_from_json", "recipe_to_json"]

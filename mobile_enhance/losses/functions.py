@@ -97,6 +97,18 @@ def yuv_l1(enhanced, target, weights=(1.0, 0.5, 0.5)):
     return _per_example_mean(diff) * 3.0 / float(sum(weights))
 
 
+def cycle_mse(x, x_cycled, y, y_cycled):
+    """DPE's cycle ("constant") term: ``MSE(F(G(x)), x) + MSE(G(F(y)), y)`` per example."""
+    return l2(x_cycled, x) + l2(y_cycled, y)
+
+
+def identity_mse(x, enhanced, y=None, inverted=None):
+    """DPE's identity ("source data") term: ``MSE(G(x), x)``, plus ``MSE(F(y), y)`` with an
+    inverse generator, per example (it keeps the output's content that of the input)."""
+    value = l2(enhanced, x)
+    return value if inverted is None else value + l2(inverted, y)
+
+
 # -- structural ------------------------------------------------------------------------
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)

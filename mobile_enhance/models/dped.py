@@ -18,6 +18,8 @@ first), dense 1024 LeakyReLU, dense 2 softmax (7,361,122 parameters at 100x100).
 from __future__ import annotations
 
 from mobile_enhance.compat import keras
+from mobile_enhance.losses import T
+from mobile_enhance.models.card import Discriminator, ModelCard, Preset
 from mobile_enhance.models.layers import InstanceNormalization, ScaledTanh
 
 PAPER = "Ignatov et al., DSLR-Quality Photos on Mobile Devices (ICCV 2017)"
@@ -67,13 +69,14 @@ def dped_generator(
     return keras.Model(inputs, outputs, name=name)
 
 
-def dped_discriminator(patch_size: int = 100, name: str = "dped_discriminator") -> keras.Model:
-    """DPED texture discriminator on grayscale patches.
+def dped_discriminator(input_shape=(100, 100, 1), name: str = "dped_discriminator") -> keras.Model:
+    """DPED's discriminator: the texture one on grayscale patches (``(P, P, 1)``), or the
+    same network on RGB (``(P, P, 3)``: WESPE's colour discriminator on blurred images).
 
-    Input ``(N, patch_size, patch_size, 1)`` float32 in [0, 1]; output ``(N, 2)``
-    softmax probabilities, column 0 = "DSLR photo", column 1 = "enhanced".
+    Input ``(N, P, P, C)`` float32 in [0, 1]; output ``(N, 2)`` softmax probabilities,
+    column 0 = "DSLR photo", column 1 = "enhanced".
     """
-    inputs = keras.Input((patch_size, patch_size, 1), name="gray")
+    inputs = keras.Input(tuple(input_shape), name="view")
     x = inputs
     specs = [(48, 11, 4, False), (128, 5, 2, True), (192, 3, 1, True), (192, 3, 1, True), (128, 3, 2, True)]
     for i, (filters, kernel, stride, norm) in enumerate(specs, start=1):
@@ -86,3 +89,22 @@ def dped_discriminator(patch_size: int = 100, name: str = "dped_discriminator") 
     x = L.LeakyReLU(0.2, name="fc1_lrelu")(x)
     outputs = L.Dense(2, activation="softmax", name="prob")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+#: DPED's texture discriminator: grayscale patches, two-class softmax (aiff22/DPED).
+TEXTURE = Discriminator("texture", dped_discriminator, sees="gray", gan_loss="dped_softmax")
+
+#: The DPED recipe (aiff22/DPED defaults): content 10, colour 0.5, texture 1, TV 2000.
+LOSSES = (T("content", 10), T("color", 0.5), T("texture", 1), T("tv", 2000))
+
+CARD = ModelCard(
+    name="dped",
+    paper=PAPER,
+    builder=dped_generator,
+    size_multiple=SIZE_MULTIPLE,
+    trains_on=("paired",),
+    losses=LOSSES,
+    # aiff22/DPED: batch 50, 100x100 patches, Adam 5e-4, 20,000 iterations
+    preset=Preset(batch_size=50, patch_size=100, learning_rate=5e-4, steps=20000),
+    discriminators=(TEXTURE,),
+)

@@ -26,6 +26,8 @@ starts close to the identity. The shipped default model is this variant.
 from __future__ import annotations
 
 from mobile_enhance.compat import keras
+from mobile_enhance.models import dped
+from mobile_enhance.models.card import ModelCard, Preset
 from mobile_enhance.models.layers import InstanceNormalization, ScaledTanh
 
 PAPER = "de Stoutz et al., Fast Perceptual Image Enhancement (PIRM 2018, 2nd)"
@@ -88,3 +90,17 @@ def fast_dped_generator(
     else:
         outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+CARD = ModelCard(
+    name="fast_dped",
+    paper=PAPER,
+    builder=fast_dped_generator,
+    size_multiple=SIZE_MULTIPLE,
+    trains_on=("paired",),
+    # the paper trains with the DPED losses, weights and discriminator
+    losses=dped.LOSSES,
+    # the released code is DPED's training script: its batch, patch, rate and iterations
+    preset=Preset(batch_size=50, patch_size=100, learning_rate=5e-4, steps=20000),
+    discriminators=(dped.TEXTURE,),
+)

@@ -31,6 +31,9 @@ Layer names: ``demux{l}``, ``noise{l}``, ``enc{l}_conv``, ``dense{l}_{i}_*``,
 from __future__ import annotations
 
 from mobile_enhance.compat import keras
+from mobile_enhance.losses import T
+from mobile_enhance.models import dped
+from mobile_enhance.models.card import ModelCard, Preset
 from mobile_enhance.models.layers import Demux, InstanceNormalization, Mux, NoiseChannels, ScaledTanh
 
 PAPER = "Liu, Navarrete Michelini, Zhu, Mux and Demux Layers (PIRM 2018, 3rd)"
@@ -105,3 +108,18 @@ def muxdemux_generator(
     else:
         outputs = ScaledTanh(name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+CARD = ModelCard(
+    name="muxdemux",
+    paper=PAPER,
+    builder=muxdemux_generator,
+    size_multiple=SIZE_MULTIPLE,
+    trains_on=("paired",),
+    # weighted L1 (YUV), contextual, adversarial: the paper's weights are not public;
+    # these are ours, chosen so the terms start at comparable magnitudes. The
+    # adversarial term goes through DPED's texture discriminator.
+    losses=(T("yuv_l1", 1.0), T("contextual", 0.1), T("texture", 0.01)),
+    preset=Preset(batch_size=32, patch_size=100, learning_rate=5e-4),
+    discriminators=(dped.TEXTURE,),
+)

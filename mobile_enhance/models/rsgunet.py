@@ -18,6 +18,9 @@ scaled tanh. 1,451,268 parameters. Five stride-2 stages: H and W must be multipl
 from __future__ import annotations
 
 from mobile_enhance.compat import keras
+from mobile_enhance.losses import T
+from mobile_enhance.models import dped
+from mobile_enhance.models.card import ModelCard, Preset
 from mobile_enhance.models.layers import BroadcastSpatial, RangeScale, ScaledTanh
 
 PAPER = "Huang et al., Range Scaling Global U-Net (PIRM 2018, 1st)"
@@ -84,3 +87,18 @@ def rsgunet_generator(
     x = L.Conv2D(3, 3, padding="same", name="conv_out")(x)
     outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+CARD = ModelCard(
+    name="rsgunet",
+    paper=PAPER,
+    builder=rsgunet_generator,
+    size_multiple=SIZE_MULTIPLE,
+    trains_on=("paired",),
+    # MTlab code: VGG relu1_2/3_4/5_4 0.001, texture 17.5, L1 colour 0.5, TV 100,
+    # grayscale MS-SSIM 0.5 (the term is 1000 * (1 - MS-SSIM))
+    losses=(T("vgg_multi", 0.001), T("texture", 17.5), T("l1_sum", 0.5), T("tv", 100), T("ms_ssim_gray", 0.5)),
+    # batches of 32 96x96 crops (multiples of 32 for its five stride-2 levels)
+    preset=Preset(batch_size=32, patch_size=96, learning_rate=5e-4),
+    discriminators=(dped.TEXTURE,),
+)

@@ -10,6 +10,9 @@ Dong, Loy, He, Tang, "Image Super-Resolution Using Deep Convolutional Networks"
 from __future__ import annotations
 
 from mobile_enhance.compat import keras
+from mobile_enhance.losses import T
+from mobile_enhance.models import dped
+from mobile_enhance.models.card import ModelCard, Preset
 from mobile_enhance.models.layers import ScaledTanh
 
 PAPER = "Dong et al., SRCNN (TPAMI 2016), the PIRM 2018 runtime baseline"
@@ -26,3 +29,17 @@ def srcnn_generator(input_shape=(None, None, 3), output_scale: float = 0.5, name
     x = L.Conv2D(3, 5, padding="same", name="conv3")(x)
     outputs = ScaledTanh(scale=output_scale, offset=0.5, name="enhanced")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+CARD = ModelCard(
+    name="srcnn",
+    paper=PAPER,
+    builder=srcnn_generator,
+    size_multiple=SIZE_MULTIPLE,
+    # enhancement pairs, or bicubic-upsampled x4 super-resolution (SRCNN's own task)
+    trains_on=("paired", "sr"),
+    losses=(T("l2", 1.0),),  # plain MSE, as in the SRCNN paper
+    preset=Preset(batch_size=50, patch_size=100, learning_rate=5e-4),
+    # DPED's texture discriminator, for the no-VGG DPED recipe the challenge entries share
+    discriminators=(dped.TEXTURE,),
+)

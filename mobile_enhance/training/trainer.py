@@ -1,4 +1,6 @@
-"""The training loop: generator/discriminator steps, checkpoints, validation, summaries.
+"""The training loop: checkpoints, resume, the NaN guard, validation, summaries, progress.
+
+The nets and the step are the task's (:mod:`mobile_enhance.training.task`).
 
 A run folder holds everything needed to reproduce or continue a run::
 
@@ -7,7 +9,7 @@ A run folder holds everything needed to reproduce or continue a run::
     RUN_DIR/checkpoints/latest   name of the newest complete checkpoint
     RUN_DIR/logs/                TensorBoard scalars and sample images
     RUN_DIR/metrics.jsonl        validation PSNR / SSIM / MS-SSIM, one line per pass
-    RUN_DIR/generator.weights.h5 final generator weights (written at exit)
+    RUN_DIR/generator.weights.h5 final generator weights, the EMA copy where kept (at exit)
 
 Checkpoints are written into a temporary folder and renamed into place, and ``latest``
 is replaced atomically afterwards, so an interrupted write never replaces a good
@@ -31,11 +33,9 @@ import numpy as np
 
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
-from mobile_enhance.fileio import atomic_path, atomic_write_text
-from mobile_enhance.losses import LOSS_TYPES, recipe_from_json
-from mobile_enhance.losses import functions as F
+from mobile_enhance.fileio import atomic_path, atomic_write_text, read_json
 from mobile_enhance.metrics import image_metrics  # noqa: F401 - also the name evaluate code imports
-from mobile_enhance.training.config import TrainConfig, validate
+from mobile_enhance.training.config import TrainConfig, run_format, validate
 
 log = logging.getLogger("mobile_enhance.training")
 
@@ -122,74 +122,74 @@ class Progress:
 
 
 class Trainer:
-    """Builds everything a :class:`TrainConfig` names and runs the loop in ``run_dir``."""
+    """The loop: runs a :class:`mobile_enhance.training.task.Task` in ``run_dir``.
 
-    def __init__(self, config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, source=None):
+    It owns the run folder, checkpoints and resume, the NaN guard, summaries, validation,
+    progress and the tf.distribute strategy; the task owns the nets and the step.
+    Everything the config names is checked and built before the run folder is made, so
+    bad input leaves nothing behind.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, source=None, card=None):
         from mobile_enhance.data import make_source
-        from mobile_enhance.models import build_model
-        from mobile_enhance.models.dped import dped_discriminator
+        from mobile_enhance.models import get_card
+        from mobile_enhance.training.task import Task
 
-        validate(config)
+        self.card = card or get_card(config.model)
+        validate(config, self.card)
         self.config = config
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress_enabled = progress
-        self._check_run_dir(resume)
+        legacy = self._check_run_dir(resume)
         self.strategy = make_strategy(config.distribute)
         self.chief = _is_chief(self.strategy)
-        self.terms = recipe_from_json(config.losses)
         self.global_batch = config.data.batch_size
         if self.global_batch % self.strategy.num_replicas_in_sync:
             raise UserError(f"batch size {self.global_batch} does not split over {self.strategy.num_replicas_in_sync} replicas")
 
         self.source = source or make_source(
-            config.data.spec, config.data.patch_size, config.data.seed, config.data.phone, config.data.augment, config.data.val_fraction
+            config.data.spec, config.data.patch_size, config.data.seed, config.data.phone, config.data.augment,
+            config.data.val_fraction, upscale=self.card.upscale,
         )
         self.validation = self.source.validation()[: config.val_max]
-        vgg_layers = sorted({layer for t in self.terms if t.needs == "vgg" for layer in t.vgg_layers()})
-        self.adversarial = any(t.needs == "adversarial" for t in self.terms)
+        self.task = Task(self.card, config, self.global_batch)
 
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.vgg = None
-            if vgg_layers:
-                from mobile_enhance.losses.vgg import VGGFeatures
-
-                self.vgg = VGGFeatures(vgg_layers, weights=config.vgg_weights or None)
-            self.generator = build_model(config.model, **config.model_kwargs)
-            self.discriminator = dped_discriminator(config.data.patch_size) if self.adversarial else None
-            o = config.optim
-            self.g_opt = keras.optimizers.Adam(self._rate(o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
-            self.g_opt.build(self.generator.trainable_variables)
-            self.d_opt = None
-            if self.adversarial:
-                self.d_opt = keras.optimizers.Adam(self._rate(o.disc_learning_rate or o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
-                self.d_opt.build(self.discriminator.trainable_variables)
+            self.task.build()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        parts = {"generator": self.generator, "g_opt": self.g_opt, "step": self.step}
-        if self.adversarial:
-            parts.update(discriminator=self.discriminator, d_opt=self.d_opt)
-        self.checkpoint = tf.train.Checkpoint(**parts)
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_parts())
         if resume:
-            self.restore_latest()
+            self.restore_latest(legacy)
         elif config.init_from:
             self.init_generator(config.init_from)
+            self.task.copy_to_ema()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
 
-    def _rate(self, rate):
-        if self.config.optim.schedule == "cosine":
-            return keras.optimizers.schedules.CosineDecay(rate, decay_steps=self.config.steps, alpha=0.05)
-        return rate
+    @property
+    def generator(self):
+        return self.task.generator
+
+    @property
+    def g_opt(self):
+        return self.task.g_opt
 
     # -- run folder --------------------------------------------------------------------
 
-    def _check_run_dir(self, resume: bool):
+    def _check_run_dir(self, resume: bool) -> bool:
+        """Refuse a run folder that does not fit ``resume``; True for a run from before model
+        cards (its checkpoints use the old names)."""
         config_path = self.run_dir / "config.json"
         has_ckpt = (self.ckpt_dir / "latest").exists()
+        legacy = False
         if resume:
             if not has_ckpt:
                 raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from (no {self.ckpt_dir / 'latest'})")
             if config_path.exists():
-                saved = TrainConfig.from_json(json.loads(config_path.read_text()))
+                data = read_json(config_path, f"run config {config_path}")
+                legacy = run_format(data) < 2
+                saved = TrainConfig.from_json(data)
                 saved.steps = self.config.steps
                 if saved.to_json() != self.config.to_json():
                     raise UserError(
@@ -198,7 +198,7 @@ class Trainer:
                     )
         elif has_ckpt:
             raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --run_dir")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return legacy
 
     def write_config(self):
         if self.chief:
@@ -207,11 +207,17 @@ class Trainer:
     def latest_checkpoint(self) -> Path | None:
         return latest_checkpoint(self.ckpt_dir)
 
-    def restore_latest(self):
+    def restore_latest(self, legacy: bool = False):
+        """Restore every net, optimizer and state variable from the latest checkpoint.
+
+        ``legacy`` reads a run from before model cards (its one discriminator saved as
+        ``discriminator``); the checkpoints written from then on use today's names.
+        """
         path = self.latest_checkpoint()
         prefix = path / "ckpt"
+        reader = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_parts(legacy=True)) if legacy else self.checkpoint
         try:
-            self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
+            reader.read(str(prefix)).assert_existing_objects_matched()
         except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
             raise CheckpointError(f"{path}: checkpoint cannot be restored ({_first_line(error)}); it is corrupt or from another model") from None
         log.info("resumed from %s at step %d", path, int(self.step.numpy()))
@@ -226,7 +232,9 @@ class Trainer:
                     f"{path}: --init_from holds a {other.model} {other.model_kwargs or ''}, "
                     f"not the {self.config.model} {self.config.model_kwargs or ''} being trained"
                 )
-            _read_generator(path, self.generator)
+            _read_generator(path, self.generator, "generator_ema" if other.ema_decay > 0 else "generator")
+            if self.task.inverse is not None and _has_inverse(path):
+                _read_generator(path, self.task.inverse, "inverse")
         elif path.is_file():
             try:
                 self.generator.load_weights(str(path))
@@ -257,60 +265,26 @@ class Trainer:
 
     # -- the step ----------------------------------------------------------------------
 
-    def _losses(self, x, y, enhanced):
-        values = {}
-        features = None
-        if self.vgg is not None:
-            both = self.vgg(tf.concat([enhanced, y], axis=0))
-            n = tf.shape(enhanced)[0]
-            features = ({k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()})
-        for term in self.terms:
-            kind = LOSS_TYPES[term.type]
-            kwargs = dict(term.kwargs)
-            if kind.needs == "pixels":
-                value = kind.fn(enhanced, y, **kwargs)
-            elif kind.needs == "vgg":
-                kwargs.setdefault("layers", term.vgg_layers())
-                value = kind.fn(features[0], features[1], **kwargs)
-            else:
-                prob = self.discriminator(F.to_gray(enhanced), training=True)
-                value = kind.fn(prob, global_batch=self.global_batch, **kwargs)
-            values[term.type] = (term.weight, tf.nn.compute_average_loss(value, global_batch_size=self.global_batch))
-        total = tf.add_n([w * v for w, v in values.values()])
-        return total, {k: v for k, (_, v) in values.items()}
+    def _build_step(self, train_generator: bool = True):
+        """One training step as a tf.function: ``batches_per_step`` batches, the task's
+        replica step on every replica, the reduced losses, the task's cross-replica update."""
+        task = self.task
+        strategy = self.strategy
 
-    def _replica_step(self, x, y):
-        with tf.GradientTape() as tape:
-            enhanced = self.generator(x, training=True)
-            total, parts = self._losses(x, y, enhanced)
-        grads = tape.gradient(total, self.generator.trainable_variables)
-        self.g_opt.apply_gradients(zip(grads, self.generator.trainable_variables))
-        out = {"loss": total, **parts}
-        if self.adversarial:
-            with tf.GradientTape() as tape:
-                p_real = self.discriminator(F.to_gray(y), training=True)
-                p_fake = self.discriminator(F.to_gray(tf.stop_gradient(enhanced)), training=True)
-                d_loss = tf.nn.compute_average_loss(
-                    F.discriminator_loss(p_real, p_fake, global_batch=self.global_batch), global_batch_size=self.global_batch
-                )
-            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-            self.d_opt.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-            out["discriminator"] = d_loss
-        return out
-
-    def _build_step(self):
         @tf.function
         def step_fn(iterator):
-            x, y = next(iterator)
-            per_replica = self.strategy.run(self._replica_step, args=(x, y))
+            batches = tuple(next(iterator) for _ in range(task.batches_per_step))
+            losses, penalties = strategy.run(task.replica_step, args=(batches, self.step), kwargs={"train_generator": train_generator})
+            sums = lambda d: {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in d.items()}  # noqa: E731
+            penalties = {k: v / strategy.num_replicas_in_sync for k, v in sums(penalties).items()}
+            task.after_step(penalties, train_generator)
             self.step.assign_add(1)
-            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+            return sums(losses)
 
         return step_fn
 
     def weights_finite(self) -> bool:
-        models = [self.generator] + ([self.discriminator] if self.adversarial else [])
-        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for m in models for v in m.variables)
+        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for m in self.task.networks() for v in m.variables)
 
     def _guard_weights(self, step):
         """The NaN guard's second half: a finite loss can still come with an update to inf."""
@@ -327,9 +301,10 @@ class Trainer:
             return {}
         x = np.stack([a for a, _ in self.validation])
         y = np.stack([b for _, b in self.validation])
-        enhanced = np.concatenate([self.generator(x[i : i + 16], training=False).numpy() for i in range(0, len(x), 16)])
+        generator = self.task.eval_generator
+        enhanced = np.concatenate([generator(x[i : i + 16], training=False).numpy() for i in range(0, len(x), 16)])
         metrics = image_metrics(enhanced, y)
-        identity = image_metrics(x, y)
+        identity = image_metrics(_to_size(x, y.shape[1:3]), y)
         return {**metrics, **{f"identity_{k}": v for k, v in identity.items()}, "val_pairs": len(x)}
 
     # -- the loop ----------------------------------------------------------------------
@@ -339,9 +314,12 @@ class Trainer:
         c = self.config
         self.write_config()
         start = int(self.step.numpy())
-        dataset = self.source.dataset(self.global_batch, start_example=start * self.global_batch)
+        per_step = self.global_batch * self.task.batches_per_step
+        dataset = self.source.dataset(self.global_batch, start_example=start * per_step)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         step_fn = self._build_step()
+        warmup = c.gan.disc_warmup if self.task.disc_specs else 0
+        warm_fn = self._build_step(train_generator=False) if start < warmup else None
         writer = tf.summary.create_file_writer(str(self.run_dir / "logs")) if self.chief else tf.summary.create_noop_writer()
         progress = Progress(c.steps, start, self.progress_enabled and self.chief)
         metrics, last_losses = {}, {}
@@ -350,7 +328,7 @@ class Trainer:
         step = start
         try:
             while step < c.steps:
-                losses = {k: float(v) for k, v in step_fn(iterator).items()}
+                losses = {k: float(v) for k, v in (warm_fn if step < warmup else step_fn)(iterator).items()}
                 step = int(self.step.numpy())
                 step_times.append(time.monotonic())
                 if not all(math.isfinite(v) for v in losses.values()):
@@ -360,7 +338,7 @@ class Trainer:
                         f"last good checkpoint: {last or 'none'} (lower the learning rate and --resume)"
                     )
                 last_losses = losses
-                progress.update(step, losses["loss"])
+                progress.update(step, losses.get("loss", sum(losses.values())))
                 if step % c.summary_every == 0:
                     with writer.as_default(step=step):
                         for k, v in losses.items():
@@ -379,7 +357,7 @@ class Trainer:
                 if self.latest_checkpoint() is None or self.latest_checkpoint().name != f"ckpt-{step:08d}":
                     self.save_checkpoint()
                 if self.chief:
-                    atomic_save_weights(self.generator, self.run_dir / "generator.weights.h5")
+                    atomic_save_weights(self.task.eval_generator, self.run_dir / "generator.weights.h5")
             writer.flush()
         seconds = time.monotonic() - t0
         # steady rate: from the end of the first step (graph tracing) to the last
@@ -403,16 +381,25 @@ class Trainer:
                 tf.summary.scalar(f"val/{k}", v)
             x = np.stack([a for a, _ in self.validation[:3]])
             y = np.stack([b for _, b in self.validation[:3]])
-            out = np.clip(self.generator(x, training=False).numpy(), 0, 1)
-            tf.summary.image("val/input_enhanced_target", np.concatenate([x, out, y], axis=2), step=step, max_outputs=3)
+            out = np.clip(self.task.eval_generator(x, training=False).numpy(), 0, 1)
+            panels = [_to_size(x, y.shape[1:3]), out, y]
+            tf.summary.image("val/input_enhanced_target", np.concatenate(panels, axis=2), step=step, max_outputs=3)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
         return metrics
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True) -> dict:
-    """Train ``config`` in ``run_dir`` (the Python API behind ``mobile-enhance train``)."""
-    return Trainer(config, run_dir, resume=resume, progress=progress).train()
+def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, card=None) -> dict:
+    """Train ``config`` in ``run_dir`` (see :func:`mobile_enhance.api.train` for the API call)."""
+    return Trainer(config, run_dir, resume=resume, progress=progress, card=card).train()
+
+
+def _to_size(images: np.ndarray, size) -> np.ndarray:
+    """``images`` bicubic-resized to ``size`` (H, W) where they differ (an SR model's input
+    beside its target); unchanged otherwise."""
+    if tuple(images.shape[1:3]) == tuple(size):
+        return images
+    return np.clip(tf.image.resize(images, size, method="bicubic").numpy(), 0.0, 1.0)
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -432,25 +419,32 @@ def _run_config(run_dir: Path) -> TrainConfig:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise UserError(f"{run_dir}: not a run folder (no config.json)")
-    return TrainConfig.from_json(json.loads(config_path.read_text()))
+    return TrainConfig.from_json(read_json(config_path, f"run config {config_path}"))
 
 
-def _read_generator(run_dir: Path, model) -> None:
+def _has_inverse(run_dir: Path) -> bool:
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    return ckpt is not None and any(name.startswith("inverse/") for name, _ in tf.train.list_variables(str(ckpt / "ckpt")))
+
+
+def _read_generator(run_dir: Path, model, key: str = "generator") -> None:
+    """Weights of the net checkpointed as ``key`` in ``run_dir``'s latest checkpoint into ``model``."""
     ckpt = latest_checkpoint(run_dir / "checkpoints")
     if ckpt is None:
         raise CheckpointError(f"{run_dir}: no checkpoint (no {run_dir / 'checkpoints' / 'latest'})")
     try:
-        tf.train.Checkpoint(generator=model).read(str(ckpt / "ckpt")).expect_partial().assert_existing_objects_matched()
+        tf.train.Checkpoint(**{key: model}).read(str(ckpt / "ckpt")).expect_partial().assert_existing_objects_matched()
     except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
         raise CheckpointError(f"{ckpt}: checkpoint cannot be restored ({_first_line(error)})") from None
 
 
 def load_generator(run_dir):
-    """The generator of a run folder: rebuilt from ``config.json``, weights from the latest checkpoint."""
+    """The generator of a run folder: rebuilt from ``config.json``, weights from the latest
+    checkpoint (its EMA copy where the run kept one)."""
     from mobile_enhance.models import build_model
 
     run_dir = Path(run_dir)
     config = _run_config(run_dir)
     model = build_model(config.model, **config.model_kwargs)
-    _read_generator(run_dir, model)
+    _read_generator(run_dir, model, "generator_ema" if config.ema_decay > 0 else "generator")
     return model, config
