@@ -190,7 +190,7 @@ def export(
         model_name=name,
         model_kwargs=kwargs,
         checkpoint_files=files,
-        preset=str(run_dir or ""),
+        run_dir=str(run_dir or ""),
         io_dtype=io,
         calibration_count=calibration,
         min_psnr=min_psnr,

@@ -143,29 +143,32 @@ def test_reflection_matches_python(harness):
 
 
 class CountingFn:
-    """Python twin of the harness's CountingModel: x * 0.5 + 0.1 * (call number % 7)."""
+    """Python twin of the harness's CountingModel: x * 0.5 + 0.1 * (call number % 7), each
+    pixel repeated ``upscale`` times along both axes."""
 
-    def __init__(self):
-        self.calls = 0
+    def __init__(self, upscale=1):
+        self.calls, self.upscale = 0, upscale
 
     def __call__(self, x):
         self.calls += 1
-        return x * np.float32(0.5) + np.float32(0.1) * np.float32(self.calls % 7)
+        y = x * np.float32(0.5) + np.float32(0.1) * np.float32(self.calls % 7)
+        return np.repeat(np.repeat(y, self.upscale, axis=1), self.upscale, axis=2)
 
 
 @pytest.mark.parametrize(
-    "size,tile,overlap,multiple",
-    [((150, 203), (64, 64), 24, (1, 1)), ((150, 203), (64, 64), 24, (32, 32)), ((37, 45), (64, 64), 24, (4, 4)),
-     ((37, 203), (64, 64), 16, (32, 32)), ((2, 97), (32, 48), 16, (32, 16)), ((1, 1), (32, 32), 8, (4, 4)),
-     ((130, 90), (40, 40), 39, (8, 8))],
+    "size,tile,overlap,multiple,upscale",
+    [((150, 203), (64, 64), 24, (1, 1), 1), ((150, 203), (64, 64), 24, (32, 32), 1), ((37, 45), (64, 64), 24, (4, 4), 1),
+     ((37, 203), (64, 64), 16, (32, 32), 1), ((2, 97), (32, 48), 16, (32, 16), 1), ((1, 1), (32, 32), 8, (4, 4), 1),
+     ((130, 90), (40, 40), 39, (8, 8), 1), ((37, 53), (16, 24), 6, (4, 4), 4), ((23, 31), (8, 8), 3, (1, 1), 2)],
 )
-def test_tiled_enhancement_matches_python(harness, rng, size, tile, overlap, multiple):
+def test_tiled_enhancement_matches_python(harness, rng, size, tile, overlap, multiple, upscale):
     image = rng.random((*size, 3), dtype=np.float32)
     [answer] = harness(
         [{"op": "enhance", "height": size[0], "width": size[1], "tile_h": tile[0], "tile_w": tile[1], "overlap": overlap,
-          "multiple_h": multiple[0], "multiple_w": multiple[1], "image": image.ravel().tolist()}]
+          "multiple_h": multiple[0], "multiple_w": multiple[1], "upscale": upscale, "image": image.ravel().tolist()}]
     )
-    python = enhance_tiled(CountingFn(), image, tile=tile, overlap=overlap, multiple=multiple)
+    python = enhance_tiled(CountingFn(upscale), image, tile=tile, overlap=overlap, multiple=multiple, upscale=upscale)
+    assert python.shape == (upscale * size[0], upscale * size[1], 3)
     kotlin = np.asarray(answer["image"], np.float32).reshape(python.shape)
     np.testing.assert_allclose(kotlin, python, atol=1e-6, rtol=0)
     assert answer["window_shapes"] == [[t.h, t.w] for t in plan_tiles(*size, tile, overlap, multiple)]
@@ -174,14 +177,17 @@ def test_tiled_enhancement_matches_python(harness, rng, size, tile, overlap, mul
 # ---------------------------------------------------------------------------- sidecar
 
 UINT8_FIXED = {
+    "format": "mobile_enhance.tflite_sidecar/2",
     "model": "fast_dped",
     "input": {"shape": [1, 100, 100, 3], "dtype": "uint8", "range": [0, 1], "quantization": {"scale": 0.00392156862745098, "zero_point": 0}},
     "output": {"shape": [1, 100, 100, 3], "dtype": "uint8", "range": [0, 1], "quantization": {"scale": 0.00390625, "zero_point": 0}},
     "size_multiple": 4,
     "dynamic_size": False,
+    "upscale": 1,
     "fidelity": {"psnr": 21.5},
 }
-FLOAT_DYNAMIC = {"input": {"shape": [1, -1, None, 3], "dtype": "float32"}, "size_multiple": 32, "dynamic_size": True}
+FLOAT_DYNAMIC = {"format": "mobile_enhance.tflite_sidecar/2", "input": {"shape": [1, -1, None, 3], "dtype": "float32"},
+                 "size_multiple": 32, "dynamic_size": True, "upscale": 4}
 
 
 def sidecar_case(data, source="models/m.json"):
@@ -189,20 +195,35 @@ def sidecar_case(data, source="models/m.json"):
 
 
 def test_sidecar_parsing(harness):
-    int8 = {"input": {"shape": [1, 96, 128, 3], "dtype": "int8", "range": [-1, 1], "quantization": {"scale": 0.0078125, "zero_point": -1}},
+    int8 = {"format": "mobile_enhance.tflite_sidecar/2", "upscale": 1,
+            "input": {"shape": [1, 96, 128, 3], "dtype": "int8", "range": [-1, 1], "quantization": {"scale": 0.0078125, "zero_point": -1}},
             "size_multiple": 32}
     fixed, dynamic, signed = harness([sidecar_case(UINT8_FIXED), sidecar_case(FLOAT_DYNAMIC), sidecar_case(int8)])
     assert fixed == {
+        "format": "mobile_enhance.tflite_sidecar/2", "upscale": 1,
         "shape": [1, 100, 100, 3], "dtype": "uint8", "range": [0.0, 1.0],
         "quantization": {"scale": pytest.approx(0.00392156862745098, rel=1e-7), "zero_point": 0},
         "has_output": True, "size_multiple": 4, "dynamic_size": False, "model": "fast_dped",
-        "tile_config": [100, 100, 25, 100, 100],  # windows of exactly the model's input size
+        "tile_config": [100, 100, 25, 100, 100, 1],  # windows of exactly the model's input size
     }
     assert dynamic["shape"] == [1, None, None, 3] and dynamic["dynamic_size"] is True and dynamic["quantization"] is None
-    assert dynamic["tile_config"] == [512, 512, 32, 32, 32] and dynamic["has_output"] is False and dynamic["model"] is None
+    # x4: 512-pixel output tiles are 128-pixel input windows
+    assert dynamic["tile_config"] == [128, 128, 32, 32, 32, 4] and dynamic["has_output"] is False and dynamic["model"] is None
     # no "dynamic_size" key: fixed, because the shape is
     assert signed["dynamic_size"] is False and signed["range"] == [-1.0, 1.0] and signed["quantization"]["zero_point"] == -1
-    assert signed["tile_config"] == [96, 128, 24, 96, 128]
+    assert signed["tile_config"] == [96, 128, 24, 96, 128, 1]
+
+
+def test_kotlin_and_python_readers_take_the_same_fields_from_the_shipped_sidecars(harness):
+    from mobile_enhance.runtime import app_fields, read_sidecar
+
+    shipped = sorted((DEMO.parent / "tflite_models").glob("*.json"))
+    shipped = [p for p in shipped if p.with_suffix(".tflite").exists()]
+    assert len(shipped) >= 2, shipped
+    answers = harness([sidecar_case(p.read_text(), p.name) for p in shipped])
+    for path, kotlin in zip(shipped, answers):
+        python = app_fields(read_sidecar(path.with_suffix(".tflite")))
+        assert {k: v for k, v in kotlin.items() if k != "tile_config"} == python, path
 
 
 def broken(path, value):
@@ -240,6 +261,11 @@ def broken(path, value):
         (broken(["input", "range"], [1, 0]), "models/m.json: input.range must have high > low"),
         (broken(["dynamic_size"], "yes"), "models/m.json: dynamic_size must be true or false"),
         (broken(["output", "dtype"], KeyError), "models/m.json: output.dtype is missing"),
+        (broken(["format"], "mobile_enhance.tflite_sidecar/1"), "models/m.json: format \"mobile_enhance.tflite_sidecar/1\" is from an earlier"),
+        (broken(["format"], KeyError), 'models/m.json: format must be "mobile_enhance.tflite_sidecar/2", got ""'),
+        (broken(["upscale"], KeyError), "models/m.json: upscale is missing"),
+        (broken(["upscale"], 0), "models/m.json: upscale must be >= 1, got 0"),
+        (broken(["upscale"], 2), "models/m.json: output.shape must be input.shape x upscale 2 = [1, 200, 200, 3]"),
     ],
 )
 def test_sidecar_errors_name_the_file_and_field(harness, data, message):

@@ -59,7 +59,7 @@ def test_export_from_weights_writes_the_file_and_its_sidecar(tmp_path):
     assert [r.path for r in results] == [tmp_path / "s_24x24.tflite", tmp_path / "s_16x20.tflite"]
     for r, size in zip(results, ([24, 24], [16, 20])):
         assert json.loads(r.path.with_suffix(".json").read_text()) == r.sidecar
-        assert r.sidecar["model"] == "srcnn" and r.sidecar["dynamic_size"] is False and r.sidecar["preset"] == ""
+        assert r.sidecar["model"] == "srcnn" and r.sidecar["dynamic_size"] is False and r.sidecar["run_dir"] == ""
         assert r.sidecar["input"]["shape"] == [1, *size, 3] and r.sidecar["fidelity"]["size"] == size
         assert r.sidecar["source"]["files"] == [str(weights)] and r.sidecar["file"]["bytes"] == r.path.stat().st_size
         assert r.sidecar["fidelity"]["tflite_vs_float"]["psnr"] >= 60 and r.warnings == []

@@ -34,6 +34,7 @@ from mobile_enhance.benchmark.stats import summarize
 from mobile_enhance.benchmark.worker import WorkerError, run_isolated
 from mobile_enhance.cli import main
 from mobile_enhance.errors import UserError
+from mobile_enhance.runtime import sidecar_for, write_sidecar
 
 SRCNN_MACS_PER_PIXEL = 9 * 9 * 3 * 64 + 5 * 5 * 64 * 32 + 5 * 5 * 32 * 3
 
@@ -409,12 +410,12 @@ def test_pirm_quality_from_an_exported_sidecar_or_a_note(models):
     sidecar = models["f16"].with_suffix(".json")
     exported = {"tflite_vs_float": {"psnr": 40.0, "ssim": 0.99}, "tflite_vs_target": {"psnr": 22.5, "ssim": 0.8, "ms_ssim": 0.93}}
     try:
-        sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": exported}))
+        write_sidecar(models["f16"], sidecar_for(models["f16"], model="srcnn", fidelity=exported))
         report = run_benchmark(models["f16"], threads=[1], runs=2, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
         p = report["pirm"]
         assert (p["psnr"], p["ms_ssim"], p["quality_source"]) == (22.5, 0.93, "sidecar fidelity against the targets")
         del exported["tflite_vs_target"]["ms_ssim"]  # written before the export recorded MS-SSIM
-        sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": exported}))
+        write_sidecar(models["f16"], sidecar_for(models["f16"], model="srcnn", fidelity=exported))
         report = run_benchmark(models["f16"], threads=[1], runs=2, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
     finally:
         sidecar.unlink()
@@ -544,7 +545,7 @@ def test_cli_runtime_crash_is_one_line(models, capsys, monkeypatch):
 
 def test_pirm_score_uses_srcnn_timed_in_the_same_run(models, tmp_path):
     sidecar = models["f16"].with_suffix(".json")
-    sidecar.write_text(json.dumps({"model": "srcnn", "fidelity": {"psnr": 21.5, "ms_ssim": 0.91}}))
+    write_sidecar(models["f16"], sidecar_for(models["f16"], model="srcnn", fidelity={"psnr": 21.5, "ms_ssim": 0.91}))
     try:
         report = run_benchmark(models["f16"], threads=[1], runs=3, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
     finally:

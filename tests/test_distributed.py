@@ -80,3 +80,23 @@ def test_two_local_workers_match_single_device(setup):
     # only the chief's checkpoint is kept
     assert (tmp / "mw" / "checkpoints" / "ckpt-00000002").is_dir()
     assert not list((tmp / "mw").glob(".worker-tmp-*"))
+
+
+def test_mirrored_task_with_two_critics_adaptive_weight_and_ema(tmp_path):
+    # the DPE-like card: two generators, two WGAN-GP critics (one adaptive), cycle and
+    # identity terms, an EMA generator; the penalty's random interpolates are drawn per
+    # example of the global batch, so two replicas compute what one device does
+    from dped_tree import make_photo_folder
+
+    a = make_photo_folder(tmp_path / "a", count=3, size=(40, 48), seed=1)
+    b = make_photo_folder(tmp_path / "b", count=3, size=(40, 48), seed=2)
+    spec = f"unpaired:{a},{b}"
+    finish(run(["default", spec, tmp_path / "one", tmp_path / "one.npz", 1, "dpe_like"]))
+    finish(run(["mirrored", spec, tmp_path / "two", tmp_path / "two.npz", 2, "dpe_like"]))
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert int(two["replicas"]) == 2 and int(two["step"]) == 4
+    assert_same(one, two)
+    assert float(one["gp_average"]) > 0 and int(one["gp_cooldown"]) == int(two["gp_cooldown"])
+    np.testing.assert_allclose(two["gp_average"], one["gp_average"], rtol=1e-4)
+    np.testing.assert_allclose(two["gp_weight"], one["gp_weight"], rtol=1e-6)
+    np.testing.assert_allclose(two["ema"], one["ema"], atol=2 * 5e-4)

@@ -412,49 +412,62 @@ def test_default_model_lookup(models, tmp_path, capsys, monkeypatch):
 
 
 def test_sidecar_read_and_checked(models, tmp_path):
+    from mobile_enhance.runtime import SidecarError, sidecar_for, write_sidecar
+
     path = tmp_path / "m.tflite"
     shutil.copy(models["id4_int8"], path)
-    scale, zero = TFLiteModel(path).input["quantization"]
-    side = {"size_multiple": 8, "dynamic_size": True,
-            "input": {"shape": [1, None, None, 3], "dtype": "uint8", "quantization": {"scale": scale, "zero_point": zero}}}
-    path.with_suffix(".json").write_text(json.dumps(side))
+    model = TFLiteModel(path)  # no sidecar: the contract from the file, one warning line
+    assert model.multiple_from == "probe" and model.contract.warning.startswith(f"{path}: no sidecar m.json;")
+    side = sidecar_for(path, size_multiple=8)
+    write_sidecar(path, side)
     model = TFLiteModel(path)
     assert model.multiple == (8, 8) and model.multiple_from == "sidecar" and model.quant == "int8"
-    path.with_suffix(".json").write_text(json.dumps({**side, "quantization": {"mode": "qat_int8"}}))
+    assert model.contract.warning is None and model.upscale == 1
+    write_sidecar(path, {**side, "quantization": {"mode": "qat_int8"}})
     assert TFLiteModel(path).quant == "qat_int8"
-    for key, value, words in (("dynamic_size", False, "dynamic_size"), ("input", {"dtype": "float32"}, "input dtype"),
-                              ("input", {"quantization": {"scale": scale * 2, "zero_point": zero}}, "input scale")):
-        path.with_suffix(".json").write_text(json.dumps({**side, key: value}))
-        with pytest.raises(ModelError, match=words) as info:
+    scale = side["input"]["quantization"]["scale"]
+    bad = [
+        ({"dynamic_size": False}, "dynamic_size is false but input.shape"),
+        ({"input": {**side["input"], "dtype": "float32", "quantization": None}}, "input.dtype is \"float32\" but the file has \"uint8\""),
+        ({"input": {**side["input"], "quantization": {"scale": scale * 2, "zero_point": 0}}}, "input.quantization is"),
+        ({"file": {**side["file"], "sha256": "0" * 64}}, "file.sha256 differs from the file's"),
+        ({"upscale": 0}, "upscale must be >= 1"),
+        ({"format": "mobile_enhance.tflite_sidecar/1"}, "from an earlier mobile_enhance.*re-export the model: mobile-enhance export"),
+        ({"format": "something/9"}, "format must be 'mobile_enhance.tflite_sidecar/2'"),
+        ({"size_multiple": None}, "size_multiple must be an integer"),
+    ]
+    for change, words in bad:
+        path.with_suffix(".json").write_text(json.dumps({**side, **change}))
+        with pytest.raises(SidecarError, match=words) as info:
             TFLiteModel(path)
-        assert str(path.with_suffix(".json")) in str(info.value)
-    # What `mobile-enhance export` writes for the input tensor is accepted as it is.
-    from mobile_enhance.export.analysis import tensor_contract
-
-    for name in ("id4", "id4_int8", "id4_fixed"):
-        shutil.copy(models[name], path)
-        contract = tensor_contract(TFLiteModel(models[name]).interpreter.get_input_details()[0])
-        dynamic = name != "id4_fixed"
-        path.with_suffix(".json").write_text(json.dumps({"size_multiple": 4, "dynamic_size": dynamic, "input": contract}))
-        assert TFLiteModel(path).multiple == ((4, 4) if dynamic else (32, 32))
+        assert str(info.value).startswith(f"{path.with_suffix('.json')}: "), info.value
     path.with_suffix(".json").write_text("{not json")
     with pytest.raises(ModelError, match="not readable JSON"):
+        TFLiteModel(path)
+    # a fixed-size file: the upscale must agree with its shapes
+    shutil.copy(models["id4_fixed"], path)
+    side = sidecar_for(path, size_multiple=4)
+    path.with_suffix(".json").write_text(json.dumps({**side, "upscale": 2}))
+    with pytest.raises(SidecarError, match=r"output.shape must be input.shape x upscale 2 = \[1, 64, 64, 3\]"):
         TFLiteModel(path)
 
 
 def test_export_figures_below_the_input_are_warned_about(models, tmp_path, capsys):
     path = tmp_path / "m.tflite"
     shutil.copy(models["id4_fixed"], path)
+    from mobile_enhance.runtime import sidecar_for, write_sidecar
+
+    side = sidecar_for(path, size_multiple=4)
     fidelity = {"size": [720, 1280], "tflite_vs_target": {"psnr": 14.0}, "input_vs_target": {"psnr": 25.34}}
-    path.with_suffix(".json").write_text(json.dumps({"fidelity": fidelity}))
+    write_sidecar(path, {**side, "fidelity": fidelity})
     assert TFLiteModel(path).quality_warning().startswith("warning: m.tflite's export measured its output 11.34 dB below")
     src = save(tmp_path / "a.png", np.zeros((40, 40, 3), np.uint8) + 100)
     rc, _, err = enhance(capsys, src, "--output", tmp_path / "out", "--model", path, "--quiet")
     assert rc == 0 and "11.34 dB below the unprocessed input against held-out targets at 720x1280 (m.json)" in err
     fidelity["tflite_vs_target"]["psnr"] = 26.0  # above its input: nothing to say
-    path.with_suffix(".json").write_text(json.dumps({"fidelity": fidelity}))
+    write_sidecar(path, {**side, "fidelity": fidelity})
     assert TFLiteModel(path).quality_warning() is None
-    path.with_suffix(".json").write_text(json.dumps({"fidelity": {"tflite_vs_float": {"psnr": 40.0}}}))
+    write_sidecar(path, {**side, "fidelity": {"tflite_vs_float": {"psnr": 40.0}}})
     assert TFLiteModel(path).quality_warning() is None
 
 
@@ -524,3 +537,37 @@ def test_twelve_megapixel_photo_with_int8_fast_dped(tmp_path):
     photo = save(tmp_path / "12mp.jpg", smooth_image(rng, (3000, 4000)), quality=90)
     peak, _ = peak_rss_mb(photo, tmp_path / "out", model)
     assert peak < 600, f"peak RSS {peak:.0f} MB"
+
+
+def test_an_upscaling_model_writes_photos_upscale_times_larger(tmp_path, capsys):
+    from mobile_enhance.runtime import sidecar_for, write_sidecar
+
+    inp = keras.Input((None, None, 3))
+    path = tmp_path / "x4.tflite"
+    path.write_bytes(convert(keras.Model(inp, keras.layers.UpSampling2D(4)(inp)), "float32"))  # nearest x4
+    model = TFLiteModel(path, tile=16)  # no sidecar: size multiple and upscale probed
+    assert (model.upscale, model.multiple, model.multiple_from) == (4, (1, 1), "probe")
+    image = np.random.default_rng(3).random((37, 53, 3), dtype=np.float32)
+    nearest = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)
+    np.testing.assert_allclose(model.enhance(image), nearest, atol=1e-6)  # 12 overlapping windows, in input pixels
+    # through the command, with a sidecar: 4x the pixels, alpha resized, EXIF size fields updated
+    write_sidecar(path, sidecar_for(path, upscale=4))
+    exif = Image.Exif()
+    exif[0x0110] = "test camera"
+    exif.get_ifd(0x8769)[0xA002] = 53
+    exif.get_ifd(0x8769)[0xA003] = 37
+    rgb = np.round(image * 255).astype(np.uint8)
+    src = save(tmp_path / "a.jpg", rgb, exif=exif.tobytes(), quality=95)
+    alpha = np.zeros((37, 53), np.uint8)
+    alpha[:, 20:] = 255
+    png = save(tmp_path / "b.png", np.dstack([rgb, alpha]))
+    rc, _, err = enhance(capsys, src, png, "--output", tmp_path / "out", "--model", path, "--format=png", "--quiet")
+    assert rc == 0, err
+    with Image.open(tmp_path / "out" / "a.png") as out:
+        assert out.size == (212, 148)
+        sizes = out.getexif().get_ifd(0x8769)
+        assert (sizes[0xA002], sizes[0xA003]) == (212, 148) and out.getexif()[0x0110] == "test camera"
+    with Image.open(tmp_path / "out" / "b.png") as out:
+        assert out.size == (212, 148) and out.mode == "RGBA"
+        a = np.asarray(out)[..., 3]
+        assert a[:, :78].max() == 0 and a[:, 82:].min() == 255  # the edge at 4 x 20 = 80

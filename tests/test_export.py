@@ -108,12 +108,23 @@ def test_fixed_size_graph_is_reported_as_not_dynamic():
 
 def test_sidecar_mismatch_is_found(source, tmp_path):
     (r,) = export_model(build_model("srcnn"), tmp_path / "s.tflite", "float16", [(32, 32)], source, model_name="srcnn")
-    data = json.loads(r.path.with_suffix(".json").read_text())
-    data["file"]["bytes"] += 1
-    data["input"]["dtype"] = "int8"
-    r.path.with_suffix(".json").write_text(json.dumps(data))
-    problems = verify_sidecar(r.path)
-    assert any("size" in p for p in problems) and any("input tensor" in p for p in problems)
+    side = r.path.with_suffix(".json")
+    good = json.loads(side.read_text())
+    size = r.path.stat().st_size
+
+    def problems_with(change):
+        data = json.loads(json.dumps(good))
+        change(data)
+        side.write_text(json.dumps(data))
+        return verify_sidecar(r.path)
+
+    assert problems_with(lambda d: None) == []
+    assert problems_with(lambda d: d["file"].update(bytes=size + 1)) == [
+        f"{side}: file.bytes is {size + 1} but the file has {size}: it belongs to another export (re-export the pair or remove the sidecar)"]
+    assert problems_with(lambda d: d["input"].update(dtype="int8")) == [f"{side}: input.quantization is missing (required for int8)"]
+    assert problems_with(lambda d: d["input"].update(dtype="uint8", quantization={"scale": 1 / 255, "zero_point": 0})) == [
+        f"{side}: input.dtype is \"uint8\" but the file has \"float32\""]
+    assert problems_with(lambda d: d.update(ops=["CONV_2D"])) == [f"{side}: ops differ from the file's operators"]
 
 
 def test_saved_model(tmp_path):

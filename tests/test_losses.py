@@ -131,8 +131,13 @@ def test_gan_losses_both_sides():
     assert ls.discriminator(disc, "real", "fake")[0].numpy() == pytest.approx(0.5 * np.array([(2 - 1) ** 2 + 1, 1 + 1]), rel=1e-5)
     assert ls.generator(scores["fake"]).numpy() == pytest.approx(0.5 * np.array([4.0, 0.0]), rel=1e-5)
     # noisy labels are drawn from the seed: the same seed gives the same loss
-    noisy = [ls.discriminator(disc, "real", "fake", seed=tf.constant([1, s], tf.int64), real_range=(0.7, 1.2))[0].numpy() for s in (2, 2, 3)]
+    def drawer(seed):
+        return lambda shape, salt: tf.random.stateless_uniform(shape, tf.constant([seed, salt], tf.int64))
+
+    noisy = [ls.discriminator(disc, "real", "fake", draw=drawer(s), real_range=(0.7, 1.2))[0].numpy() for s in (2, 2, 3)]
     assert np.array_equal(noisy[0], noisy[1]) and not np.array_equal(noisy[0], noisy[2])
+    with pytest.raises(UserError, match="unknown argument.*real_rang; it takes: real_range, fake_range"):
+        ls.check_kwargs("discriminator", {"real_rang": (0, 1)}, "discriminator 'x' (lsgan)")
     # WGAN-GP: a linear critic has gradient norm |w| everywhere
     w = np.full((4 * 4 * 3, 1), 0.1, np.float32)
     critic = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)])
@@ -141,11 +146,18 @@ def test_gan_losses_both_sides():
     real, fake = imgs(0, s=4), imgs(1, s=4)
     wass = critic(fake).numpy().ravel() - critic(real).numpy().ravel()
     wgan = GAN_LOSSES["wgan_gp"]
-    value, extras = wgan.discriminator(critic, real, fake, seed=tf.constant([0, 0], tf.int64))
+    value, extras = wgan.discriminator(critic, real, fake)
     assert extras["gp"].numpy() == pytest.approx([(norm - 1) ** 2] * 2, rel=1e-4)
     assert value.numpy() == pytest.approx(wass + 10 * (norm - 1) ** 2, rel=1e-4)
     value, extras = wgan.discriminator(critic, real, fake, weight=tf.constant(3.0), one_sided=True)
     assert extras["gp"].numpy() == pytest.approx([0.0, 0.0], abs=1e-6)  # norm < 1: no hinge
+    critic.set_weights([w * 3])  # norm above 1: the hinge is linear, not squared
+    assert wgan.discriminator(critic, real, fake, one_sided=True)[1]["gp"].numpy() == pytest.approx([3 * norm - 1] * 2, rel=1e-4)
+    # a patch-map critic: the penalty is on the gradient of each example's mean score
+    patch = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(1, 1, use_bias=False)])
+    patch.set_weights([np.full((1, 1, 3, 1), 0.5, np.float32)])
+    mean_norm = np.sqrt(48 * (0.5 / 16) ** 2)  # d mean(conv) / d pixel = 0.5 / 16 everywhere
+    assert wgan.discriminator(patch, real, fake)[1]["gp"].numpy() == pytest.approx([(mean_norm - 1) ** 2] * 2, rel=1e-4)
     assert wgan.generator(tf.constant([[1.0], [2.0]])).numpy() == pytest.approx([-1, -2])
     assert VIEWS["gray"].channels == 1 and VIEWS["blur_rgb"].fn(imgs(0, s=8)).shape == (2, 8, 8, 3)
 

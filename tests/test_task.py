@@ -4,6 +4,7 @@ generators with cycle and identity terms, WGAN-GP with DPE's adaptive weight, wa
 several discriminator steps, EMA, x4 upscale, a second stage), resumed equal to
 uninterrupted, and the configurations a card refuses."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -188,6 +189,26 @@ def test_second_stage_x4_trains_only_its_layers_from_a_first_stage_run(photos, t
     assert 0 < result["metrics"]["psnr"] < 100 and 0 < result["metrics"]["identity_psnr"] < 100
 
 
+def test_adaptive_penalty_weight_follows_dpe(photos, tmp_path):
+    # DPE: moving average (decay 0.99) of the penalty; while it exceeds the bound (0.05)
+    # the weight doubles, then the average restarts at 0 and 50 critic steps pass unchecked
+    card = dataclasses.replace(DPE_LIKE, discriminators=(
+        Discriminator("forward", tiny_critic, gan_loss="wgan_gp", adaptive={}), DPE_LIKE.discriminators[1]))
+    trainer = Trainer(config_for(card, f"unpaired:{photos[0]},{photos[1]}"), tmp_path / "r", progress=False, card=card)
+    _, weight, average, cooldown = trainer.task.adaptive["forward"]
+    penalties = [0.0] * 3 + [9.0] * 2 + [0.3] * 60 + [0.0] * 400
+    w, avg, cool, grew = 10.0, 0.0, 0, []
+    for i, gp in enumerate(penalties):
+        trainer.task.after_step({"forward/0": tf.constant(gp)})
+        avg, cool = 0.99 * avg + 0.01 * gp, max(cool - 1, 0)
+        if avg > 0.05 and cool <= 0:
+            w, avg, cool = 2 * w, 0.0, 50
+            grew.append(i)
+        assert float(weight.numpy()) == pytest.approx(w) and float(average.numpy()) == pytest.approx(avg, rel=1e-5, abs=1e-7)
+        assert int(cooldown.numpy()) == cool
+    assert grew == [3, 53] and float(weight.numpy()) == 40.0  # it grew, waited, grew, and stopped once the penalty fell
+
+
 def test_a_card_refuses_what_it_cannot_compute(photos, tmp_path):
     # a recipe asking for a discriminator the card does not declare: refused when made
     with pytest.raises(CardError, match="loss term 'gan_colour' needs discriminator 'colour'.*discriminators: color, texture"):
@@ -237,29 +258,38 @@ def test_cli_refuses_in_one_line_and_writes_nothing(photos, tmp_path, capsys):
 
 
 def test_a_run_from_before_model_cards_resumes(tmp_path):
-    # such a run's config.json has no "format" and its one discriminator was checkpointed
-    # as "discriminator" / "d_opt"; it resumes, and goes on with today's names
+    # such a run's config.json has no "format", "gan", "ema_decay" or "stage", and its
+    # checkpoint holds generator, g_opt, step, discriminator, d_opt (the old trainer's
+    # names); it resumes, also after a first resumed attempt died before checkpointing,
+    # and goes on under today's names
     dped = make_dped_tree(tmp_path / "d", train=4, test=1, size=32)
     config = resolve("srcnn", {"data.spec": f"dped:{dped}", "data.patch_size": 32, "data.batch_size": 2, "steps": 2,
                                "eval_every": 2, "checkpoint_every": 2, "losses": "dped_novgg"})
     trainer = Trainer(config, tmp_path / "old", progress=False)
     trainer.train()
-    task = trainer.task
-    old = tmp_path / "old" / "checkpoints" / "ckpt-00000002"
+    task, run = trainer.task, tmp_path / "old"
+    old = run / "checkpoints" / "ckpt-00000002"
     for f in old.glob("ckpt.*"):
         f.unlink()
-    tf.train.Checkpoint(step=trainer.step, **task.checkpoint_parts(legacy=True)).write(str(old / "ckpt"))
-    data = json.loads((tmp_path / "old" / "config.json").read_text())
+    disc, d_opt = task.discriminators["texture"], task.d_opts["texture"]
+    tf.train.Checkpoint(generator=task.generator, g_opt=task.g_opt, step=trainer.step, discriminator=disc, d_opt=d_opt).write(str(old / "ckpt"))
+    data = json.loads((run / "config.json").read_text())
     for key in ("format", "gan", "ema_decay", "stage"):
         data.pop(key)
-    (tmp_path / "old" / "config.json").write_text(json.dumps(data))
+    (run / "config.json").write_text(json.dumps(data))
     config.steps = 3
-    resumed = Trainer(config, tmp_path / "old", resume=True, progress=False)
+    interrupted = Trainer(config, run, resume=True, progress=False)
+    interrupted.write_config()  # what train() does first; then it dies before a checkpoint
+    assert json.loads((run / "config.json").read_text())["format"] == 2
+    resumed = Trainer(config, run, resume=True, progress=False)
     assert int(resumed.step.numpy()) == 2
-    for a, b in zip(task.discriminators["texture"].get_weights(), resumed.task.discriminators["texture"].get_weights()):
+    for a, b in zip(disc.get_weights(), resumed.task.discriminators["texture"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(task.generator.get_weights(), resumed.generator.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert int(resumed.task.d_opts["texture"].iterations.numpy()) == 2
     resumed.train()
-    names = [n for n, _ in tf.train.list_variables(str(tmp_path / "old" / "checkpoints" / "ckpt-00000003" / "ckpt"))]
-    assert any(n.startswith("discriminator_texture/") for n in names)
-    assert json.loads((tmp_path / "old" / "config.json").read_text())["format"] == 2
+    names = [n for n, _ in tf.train.list_variables(str(run / "checkpoints" / "ckpt-00000003" / "ckpt"))]
+    assert any(n.startswith("discriminator_texture/") for n in names) and not any(n.startswith("discriminator/") for n in names)
+    config.steps = 4
+    Trainer(config, run, resume=True, progress=False).train()  # and the new layout resumes too

@@ -59,8 +59,11 @@ class ArraySink(private val height: Int, private val width: Int) : PixelSink {
     }
 }
 
-/** The window function of tests/test_android_demo.py: x * 0.5 + 0.1 * (call number % 7). */
-class CountingModel : WindowModel {
+/**
+ * The window function of tests/test_android_demo.py: x * 0.5 + 0.1 * (call number % 7),
+ * each pixel repeated upscale x upscale times (a nearest-neighbour upscaler).
+ */
+class CountingModel(private val upscale: Int = 1) : WindowModel {
     var calls = 0
     val shapes = JSONArray()
 
@@ -68,7 +71,12 @@ class CountingModel : WindowModel {
         calls += 1
         shapes.put(JSONArray().put(h).put(w))
         val shift = 0.1f * (calls % 7)
-        return FloatArray(window.size) { window[it] * 0.5f + shift }
+        val s = upscale
+        val out = FloatArray(s * h * s * w * 3)
+        for (r in 0 until s * h) for (c in 0 until s * w) for (k in 0 until 3) {
+            out[(r * s * w + c) * 3 + k] = window[((r / s) * w + c / s) * 3 + k] * 0.5f + shift
+        }
+        return out
     }
 }
 
@@ -95,19 +103,22 @@ fun answer(case: JSONObject): JSONObject {
         "enhance" -> {
             val height = case.getInt("height")
             val width = case.getInt("width")
-            val sink = ArraySink(height, width)
-            val model = CountingModel()
+            val upscale = case.optInt("upscale", 1)
+            val sink = ArraySink(upscale * height, upscale * width)
+            val model = CountingModel(upscale)
             Tiling.enhance(
                 ArraySource(height, width, floatArray(case.getJSONArray("image"))), sink,
                 case.getInt("tile_h"), case.getInt("tile_w"), case.getInt("overlap"),
-                case.getInt("multiple_h"), case.getInt("multiple_w"), model
+                case.getInt("multiple_h"), case.getInt("multiple_w"), model, upscale
             )
-            if (sink.next != height) throw IllegalStateException("${sink.next} of $height rows written")
+            if (sink.next != upscale * height) throw IllegalStateException("${sink.next} of ${upscale * height} rows written")
             out.put("image", floats(sink.pixels))
             out.put("window_shapes", model.shapes)
         }
         "sidecar" -> {
             val s = ModelSidecar.parse(case.getString("text"), case.getString("source"))
+            out.put("format", s.format)
+            out.put("upscale", s.upscale)
             val shape = JSONArray()
             for (d in s.input.shape) shape.put(d ?: JSONObject.NULL)
             out.put("shape", shape)
@@ -120,7 +131,7 @@ fun answer(case: JSONObject): JSONObject {
             out.put("dynamic_size", s.dynamicSize)
             out.put("model", s.model ?: JSONObject.NULL)
             val c = s.tileConfig()
-            out.put("tile_config", ints(intArrayOf(c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW)))
+            out.put("tile_config", ints(intArrayOf(c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, c.upscale)))
         }
         "summary" -> {
             val s = LatencySummary.of(doubleArray(case.getJSONArray("values")))

@@ -18,11 +18,11 @@ time, peak RSS (:mod:`.memory` says how), achieved GFLOP/s against the float32 m
 ceiling measured in the same run, and the PIRM 2018 Track B score (:mod:`.pirm`) when
 quality figures are given, with SRCNN timed in the same run as the baseline.
 
-A sidecar ``NAME.json`` beside ``NAME.tflite`` is read for three keys, all optional:
-``model`` (registry name, used to count GMACs at the benchmarked size), ``gmacs`` (per
-image, used for fixed-size files when ``model`` is absent) and ``fidelity`` (its
-``tflite_vs_target`` as ``mobile-enhance export`` writes it, or ``{"psnr": dB, "ms_ssim":
-0..1}``, used for the PIRM score).
+The file's contract and its sidecar come from :func:`mobile_enhance.runtime.load` (a bad
+sidecar is refused in one line; a missing one is a note). From the sidecar: ``gmacs``
+(counted at export at ``gmacs_size``; used when that is the benchmarked size), else
+``model`` (registry name: GMACs counted on the built graph at the benchmarked size), and
+``fidelity`` (its ``tflite_vs_target``, for the PIRM score).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ BACKENDS = ("cpu", "gpu", "adb")
 #: The checkout's root (benchmarks/ lives there).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["ADB_MODES", "BACKENDS", "machine_info", "read_sidecar", "run_benchmark", "to_markdown", "write_reports"]
+__all__ = ["ADB_MODES", "BACKENDS", "machine_info", "run_benchmark", "to_markdown", "write_reports"]
 
 
 def _stderr(line: str) -> None:
@@ -80,20 +80,6 @@ def machine_info() -> dict:
         "numpy": version("numpy"),
         "pillow": version("pillow"),
     }
-
-
-def read_sidecar(model_path: str | Path) -> dict:
-    """The JSON sidecar beside ``model_path`` (``NAME.json``), or ``{}`` when there is none."""
-    path = Path(model_path).with_suffix(".json")
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as error:
-        raise UserError(f"sidecar {str(path)!r} is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"sidecar {str(path)!r} must hold a JSON object")
-    return data
 
 
 def _measure(task: str, kwargs: dict, isolate: bool, threads_env: int | None = None) -> dict:
@@ -247,14 +233,14 @@ def run_benchmark(
     info = describe_tflite(path)
     h, w = resolve_size(info, size)
     size_label = f"{h}x{w}"
-    sidecar = read_sidecar(path)
-    notes: list[str] = []
+    sidecar = info["sidecar"] or {}
+    notes: list[str] = [info["warning"]] if info["warning"] else []
     model_name = model_name or sidecar.get("model") or keras
     gmacs_source = "given" if gmacs is not None else None
-    if gmacs is None and model_name:
+    if gmacs is None and sidecar.get("gmacs") is not None and sidecar.get("gmacs_size") == [h, w]:
+        gmacs, gmacs_source = float(sidecar["gmacs"]), f"sidecar (counted at export, {size_label})"
+    elif gmacs is None and model_name:
         gmacs, gmacs_source = _gmacs_for(model_name, h, w), f"counted on {model_name} at {size_label}"
-    elif gmacs is None and sidecar.get("gmacs") is not None and not info["dynamic_size"]:
-        gmacs, gmacs_source = float(sidecar["gmacs"]), "sidecar"
     if gmacs is None:
         notes.append("GMACs unknown (no sidecar 'model'/'gmacs', no --keras): no GFLOP/s column")
     no_quality = "no quality figures (--quality or sidecar 'fidelity'): PIRM score not computed"

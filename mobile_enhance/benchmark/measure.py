@@ -29,7 +29,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -47,36 +46,30 @@ class BackendUnavailable(Exception):
 
 
 def describe_tflite(path: str | Path) -> dict:
-    """Input/output contract and storage type of a ``.tflite`` file, read by the interpreter.
+    """Input/output contract and quantization mode of a ``.tflite`` file, from
+    :func:`mobile_enhance.runtime.load` (the sidecar where there is one, else the file).
 
-    ``quant`` is inferred from the tensor types: ``int8`` (integer input: full integer),
-    ``float16`` (float16 weights), ``dynamic`` (float I/O with int8 weights) or ``float32``.
+    Keys: ``path, file_bytes, quant, input_dtype, output_dtype, input_shape, dynamic_size,
+    fixed_size, upscale, size_multiple, sidecar`` (the validated sidecar or ``None``),
+    ``warning`` (one line when there is no sidecar).
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from mobile_enhance.runtime import load
 
-    interpreter = Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    dtypes = {np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
-    if np.dtype(inp["dtype"]) in (np.dtype(np.uint8), np.dtype(np.int8)):
-        quant = "int8"
-    elif np.dtype(np.float16) in dtypes:
-        quant = "float16"
-    elif np.dtype(np.int8) in dtypes:
-        quant = "dynamic"
-    else:
-        quant = "float32"
-    signature = [int(d) for d in inp["shape_signature"]]
-    dynamic = any(d < 0 for d in signature[1:3])
+    interpreter, contract = load(path)
+    signature = [-1 if d is None else d for d in contract.input.shape]
     return {
         "path": str(path),
         "file_bytes": Path(path).stat().st_size,
-        "quant": quant,
-        "input_dtype": np.dtype(inp["dtype"]).name,
-        "output_dtype": np.dtype(out["dtype"]).name,
+        "quant": contract.mode,
+        "input_dtype": contract.input.dtype,
+        "output_dtype": contract.output.dtype,
         "input_shape": signature,
-        "dynamic_size": dynamic,
-        "fixed_size": None if dynamic else (signature[1], signature[2]),
+        "dynamic_size": contract.dynamic,
+        "fixed_size": contract.fixed_size,
+        "upscale": contract.upscale,
+        "size_multiple": contract.size_multiple,
+        "sidecar": contract.sidecar,
+        "warning": contract.warning,
     }
 
 
@@ -119,22 +112,12 @@ def _run_timed(fn, runs: int, warmup: int) -> tuple[float, list[float]]:
     return first, times
 
 
-@contextlib.contextmanager
 def captured_native_stderr():
-    """Send file descriptor 2 (where C++ runtimes log) to a temporary file; yields a reader."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        text = {"value": ""}
-        try:
-            yield lambda: text["value"]
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            text["value"] = tmp.read().decode("utf-8", "replace")
+    """File descriptor 2 (where C++ runtimes log) kept, not passed on; yields a reader
+    (:func:`mobile_enhance.runtime.native_stderr`)."""
+    from mobile_enhance.runtime import native_stderr
+
+    return native_stderr(passthrough=False)
 
 
 def gpu_failure_reason(log: str, error: Exception | None) -> str:

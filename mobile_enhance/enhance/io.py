@@ -105,6 +105,49 @@ def reset_orientation(exif: bytes) -> bytes:
     return _EXIF_PREFIX + bytes(patched)
 
 
+#: EXIF tags that state the image's size: IFD0 ImageWidth/ImageLength, and in the Exif IFD
+#: (pointed to by 0x8769) PixelXDimension/PixelYDimension.
+_SIZE_TAGS = {0x0100: "w", 0x0101: "h", 0xA002: "w", 0xA003: "h"}
+_EXIF_IFD_POINTER = 0x8769
+
+
+def set_exif_size(exif: bytes, width: int, height: int) -> bytes:
+    """``exif`` with the size tags it has (IFD0 ImageWidth/ImageLength, Exif IFD
+    PixelXDimension/PixelYDimension) set to ``width x height``; other bytes unchanged.
+
+    For an upscaling model's output, whose pixels are ``upscale`` times the photo's. A tag
+    stored as a 16-bit SHORT keeps its value when the size does not fit in one. Raises
+    ``ValueError`` on a block that is not TIFF-structured.
+    """
+    body = exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
+    if body[:4] not in (b"II*\x00", b"MM\x00*"):
+        raise ValueError("not a TIFF-structured EXIF block")
+    order = "<" if body[:2] == b"II" else ">"
+    patched = bytearray(body)
+    size = {"w": int(width), "h": int(height)}
+
+    def walk(ifd: int, follow: bool):
+        (count,) = struct.unpack_from(order + "H", body, ifd)
+        if ifd + 2 + 12 * count > len(body):
+            raise ValueError("an EXIF IFD runs past the end of the block")
+        for i in range(count):
+            entry = ifd + 2 + 12 * i
+            tag, kind, n = struct.unpack_from(order + "HHI", body, entry)
+            if tag in _SIZE_TAGS and n == 1:
+                value = size[_SIZE_TAGS[tag]]
+                if kind == 3 and value <= 0xFFFF:  # SHORT
+                    struct.pack_into(order + "HH", patched, entry + 8, value, 0)
+                elif kind == 4:  # LONG
+                    struct.pack_into(order + "I", patched, entry + 8, value)
+            elif follow and tag == _EXIF_IFD_POINTER and kind == 4:
+                (pointer,) = struct.unpack_from(order + "I", body, entry + 8)
+                walk(pointer, False)
+
+    (first,) = struct.unpack_from(order + "I", body, 4)
+    walk(first, True)
+    return _EXIF_PREFIX + bytes(patched)
+
+
 def _exif_out(image: Image.Image, notes: list) -> bytes | None:
     raw = image.info.get("exif")
     if not raw:
@@ -300,6 +343,7 @@ def write_photo(
 
 
 __all__ = [
+    "set_exif_size",
     "ALPHA_FORMATS",
     "OUTPUT_FORMATS",
     "Photo",

@@ -16,16 +16,11 @@ How a model is run (:class:`TFLiteModel`):
   tiled at that size; a dynamic-size one at ``tile`` (default 256), windows reflect-padded
   up to its size multiple where the photo is smaller than a tile. Overlapping windows are
   blended with weights that fall to ~0 at window edges, so no seam shows.
-* What the model takes is read from the interpreter's tensor details (shape, dtype,
-  quantization scale and zero point). A sidecar ``NAME.json`` beside ``NAME.tflite`` is
-  read when present; its ``size_multiple`` gives a dynamic model's size multiple, and its
-  ``dynamic_size`` and ``input`` (``shape``, ``dtype``, ``quantization``) are checked
-  against the file (a mismatch is an error naming the sidecar). Without a sidecar, a
-  dynamic model's size multiple is found by running it once at each of a few small sizes
-  (65, 66, 68, 72, 80, 96, 64, 128: 1, 2, 4, ... 128 times an odd number) and taking
-  the first whose output has the input's shape. That is the smallest multiple the graph
-  runs at, which can be below the architecture's own (rsgunet's graph runs at multiples
-  of 16, its global feature is meant for multiples of 32): a sidecar says better.
+* What the model takes and gives comes from :func:`mobile_enhance.runtime.load`: the
+  file's tensors and its sidecar ``NAME.json`` (checked against the file), or, without a
+  sidecar, the file alone (one warning line; a dynamic model's size multiple and upscale
+  probed). A model with an upscale ``s`` is tiled in input pixels and writes photos ``s``
+  times larger; alpha is resized with it and the EXIF size fields are updated.
 * TensorFlow is not imported here (it costs ~550 MB of RSS); only ``ai_edge_litert``.
 
 Memory for an ``H x W`` photo: the float32 input and the float32 accumulator (12 bytes
@@ -37,23 +32,20 @@ fast_dped at the default 256 windows (869 MB at 512).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import math
 import os
-import sys
-import tempfile
+import struct
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+from PIL import Image
 
 from mobile_enhance.data.images import IMAGE_SUFFIXES, natural_key
-from mobile_enhance.enhance.io import ALPHA_FORMATS, PhotoError, output_format, read_photo, to_uint8, write_photo
+from mobile_enhance.enhance.io import ALPHA_FORMATS, PhotoError, output_format, read_photo, set_exif_size, to_uint8, write_photo
 from mobile_enhance.enhance.tiling import enhance_tiled, plan_tiles
 from mobile_enhance.errors import UserError
-from mobile_enhance.runtime import dequantize_output, make_interpreter, quantize_input
+from mobile_enhance.runtime import ModelError, dequantize_output, load, native_stderr, quantize_input, sidecar_path
 
 #: The checkout's ``tflite_models/`` folder, where the shipped models live.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "tflite_models"
@@ -65,14 +57,6 @@ DEFAULT_MODELS = ("default.tflite", "default_int8.tflite")
 #: (measured), so 256 keeps a 12 MP photo under 600 MB in all.
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 32
-#: Candidate size multiples tried on a dynamic model without a sidecar.
-PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128)
-
-
-class ModelError(UserError):
-    """A model file (or its sidecar) that cannot be used; the message names the file."""
-
-
 def default_model_path(models_dir: str | os.PathLike | None = None) -> Path:
     """The first of :data:`DEFAULT_MODELS` present in ``models_dir`` (``tflite_models/``).
 
@@ -90,133 +74,58 @@ def default_model_path(models_dir: str | os.PathLike | None = None) -> Path:
     )
 
 
-def read_sidecar(model_path: str | os.PathLike) -> tuple[dict, Path | None]:
-    """``(sidecar dict, its path)`` for ``NAME.tflite`` (``NAME.json``), ``({}, None)`` if absent."""
-    path = Path(model_path).with_suffix(".json")
-    if not path.is_file():
-        return {}, None
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, OSError) as error:
-        raise ModelError(f"{path}: sidecar is not readable JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: sidecar must hold a JSON object, got {type(data).__name__}")
-    return data, path
-
-
-def _quant_kind(interpreter, inp) -> str:
-    """``int8`` (integer I/O), ``float16`` / ``dynamic`` (float I/O, float16 / int8 weights) or ``float32``."""
-    dtypes = {np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
-    if np.dtype(inp["dtype"]) in (np.dtype(np.uint8), np.dtype(np.int8)):
-        return "int8"
-    if np.dtype(np.float16) in dtypes:
-        return "float16"
-    if np.dtype(np.int8) in dtypes:
-        return "dynamic"
-    return "float32"
-
-
-def _interpreter(path: Path, num_threads: int | None):
-    try:
-        return make_interpreter(model_path=str(path), num_threads=num_threads)
-    except (ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"{path}: not a TFLite model LiteRT can load ({first})") from None
-
-
-_NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
-
-
-@contextlib.contextmanager
-def _native_info_filtered(drop_all: bool = False):
-    """Run a LiteRT call with fd 2 captured, then pass on what it printed except the
-    "Created ... XNNPACK delegate" notice it prints at every first ``allocate_tensors``
-    (``drop_all``: pass nothing on, for probes expected to fail)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines = [] if drop_all else tmp.read().decode("utf-8", "replace").splitlines()
-            kept = [ln for ln in lines if ln.strip() not in _NATIVE_NOISE]
-            if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
-
-
-def _odd_multiple(m: int, at_least: int = 64) -> int:
-    q = max(1, -(-at_least // m))
-    return m * (q if q % 2 else q + 1) if m < at_least else m
-
-
 class TFLiteModel:
     """A ``.tflite`` enhancement model in the LiteRT interpreter, for images of any size.
 
+    The file and its contract come from :func:`mobile_enhance.runtime.load`; this class
+    adds the windows photos are tiled in.
+
     Args:
-      path: the ``.tflite`` file; input and output ``(1, H, W, 3)``, float32 in [0, 1]
-        or integer with a scale and zero point.
+      path: the ``.tflite`` file; input ``(1, H, W, 3)`` and output ``(1, sH, sW, 3)``
+        (``s`` its upscale), float32 in [0, 1] or integer with a scale and zero point.
       num_threads: interpreter threads (``None``: LiteRT's default).
       tile: window side for a dynamic-size model (int or ``(h, w)``), a multiple of its
-        size multiple; must be left out for a fixed-size model (it is tiled at its size).
-      overlap: pixels shared by neighbouring windows (default: dynamic-size models 32,
-        at most a quarter of the window; fixed-size models half their window side).
+        size multiple, in input pixels; must be left out for a fixed-size model (it is
+        tiled at its size).
+      overlap: input pixels shared by neighbouring windows (default: dynamic-size models
+        32, at most a quarter of the window; fixed-size models half their window side).
 
     Attributes:
+      contract: the file's :class:`mobile_enhance.runtime.Contract`.
       dynamic: whether the file takes any input size.
+      upscale: output side / input side.
       multiple: ``(h, w)`` every window's size is a multiple of.
       multiple_from: where ``multiple`` comes from: ``input shape``, ``sidecar``, ``probe``.
       tile, overlap: the windows used by :meth:`enhance`.
-      quant: ``float32``, ``float16``, ``dynamic`` or ``int8`` from the tensors, or the
-        sidecar's ``quantization.mode`` (e.g. ``qat_int8``).
+      quant: the quantization mode (the sidecar's, else from the tensors).
       sidecar: the sidecar's contents (``{}`` without one).
     """
 
     def __init__(self, path, num_threads: int | None = None, tile=None, overlap: int | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: no such model file")
         self.num_threads = num_threads
-        self.interpreter = _interpreter(self.path, num_threads)
+        self.interpreter, self.contract = load(self.path, num_threads)
+        c = self.contract
         self.input = self.interpreter.get_input_details()[0]
-        output = self.interpreter.get_output_details()
-        if len(self.interpreter.get_input_details()) != 1 or len(output) != 1:
-            raise ModelError(f"{self.path}: an enhancement model has one input and one output")
-        signature = [int(d) for d in self.input.get("shape_signature", self.input["shape"])]
-        if len(signature) != 4 or signature[3] != 3 or signature[0] not in (1, -1):
-            raise ModelError(f"{self.path}: input shape {signature} is not (1, H, W, 3)")
-        self.dynamic = any(d < 0 for d in signature[1:3])
-        if self.dynamic and not all(d < 0 for d in signature[1:3]):
-            raise ModelError(f"{self.path}: input shape {signature} is dynamic along one axis only; export it fixed or fully dynamic")
-        self.quant = _quant_kind(self.interpreter, self.input)
-        self.sidecar, self.sidecar_path = read_sidecar(self.path)
-        self._check_sidecar(signature)
-        mode = (self.sidecar.get("quantization") or {}).get("mode") if isinstance(self.sidecar.get("quantization"), dict) else None
-        if isinstance(mode, str) and mode:  # the exporter knows (int8 with float I/O looks like "dynamic")
-            self.quant = mode
+        self.dynamic, self.upscale, self.quant = c.dynamic, c.upscale, c.mode
+        self.sidecar = c.sidecar or {}
+        self.sidecar_path = sidecar_path(self.path) if c.from_sidecar else None
         if self.dynamic:
-            multiple = self.sidecar.get("size_multiple")
-            if multiple is not None:
-                self.multiple, self.multiple_from = (int(multiple),) * 2, "sidecar"
-            else:
-                self.multiple, self.multiple_from = (self._probe_multiple(),) * 2, "probe"
+            self.multiple, self.multiple_from = (c.size_multiple,) * 2, "sidecar" if c.from_sidecar else "probe"
             self.tile = (tile, tile) if isinstance(tile, int) else tuple(tile) if tile is not None else (DEFAULT_TILE,) * 2
             for t, m in zip(self.tile, self.multiple):
                 if t % m:
                     lo = max(m, t // m * m)
                     raise ModelError(f"tile {t} is not a multiple of {self.path.name}'s size multiple {m} (use {lo} or {lo + m})")
         else:
-            fixed = (signature[1], signature[2])
+            fixed = c.fixed_size
             if tile is not None and tuple((tile, tile) if isinstance(tile, int) else tile) != fixed:
                 raise ModelError(
                     f"{self.path} has a fixed {fixed[0]}x{fixed[1]} input and is tiled at that size; leave --tile out"
                 )
             self.tile = self.multiple = fixed
             self.multiple_from = "input shape"
-            with _native_info_filtered():
+            with native_stderr():
                 self.interpreter.allocate_tensors()
         if overlap is not None:
             self.overlap = overlap
@@ -232,68 +141,12 @@ class TFLiteModel:
 
     # -- what the file says ------------------------------------------------------------
 
-    def _mismatch(self, what: str, sidecar_value, file_value):
-        raise ModelError(
-            f"{self.sidecar_path}: sidecar says {what} {sidecar_value!r} but {self.path.name} has {file_value!r}; "
-            "it belongs to another export (re-export the pair or remove the sidecar)"
-        )
-
-    def _check_sidecar(self, signature):
-        s = self.sidecar
-        if not s:
-            return
-        if "dynamic_size" in s and bool(s["dynamic_size"]) != self.dynamic:
-            self._mismatch("dynamic_size", s["dynamic_size"], self.dynamic)
-        m = s.get("size_multiple")
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
-            raise ModelError(f"{self.sidecar_path}: size_multiple must be a positive integer, got {m!r}")
-        spec = s.get("input")
-        if spec is None:
-            return
-        if not isinstance(spec, dict):
-            raise ModelError(f"{self.sidecar_path}: 'input' must be an object with shape, dtype, quantization")
-        if "shape" in spec:
-            shape = [-1 if d is None else d for d in spec["shape"]] if isinstance(spec["shape"], list) else spec["shape"]
-            if shape != signature:
-                self._mismatch("input shape", spec["shape"], signature)
-        if "dtype" in spec and str(spec["dtype"]) != np.dtype(self.input["dtype"]).name:
-            self._mismatch("input dtype", spec["dtype"], np.dtype(self.input["dtype"]).name)
-        q = spec.get("quantization")
-        if isinstance(q, dict) and np.dtype(self.input["dtype"]) != np.float32:
-            scale, zero = self.input["quantization"]
-            if "scale" in q and not math.isclose(float(q["scale"]), float(scale), rel_tol=1e-6):
-                self._mismatch("input scale", q["scale"], float(scale))
-            if "zero_point" in q and int(q["zero_point"]) != int(zero):
-                self._mismatch("input zero point", q["zero_point"], int(zero))
-
-    def _probe_multiple(self) -> int:
-        """Smallest size multiple the model runs at (output shape == input shape)."""
-        probe = _interpreter(self.path, 1)
-        detail = probe.get_input_details()[0]
-        for m in PROBE_MULTIPLES:
-            size = _odd_multiple(m)
-            try:
-                with _native_info_filtered(drop_all=True):  # failures here are expected
-                    probe.resize_tensor_input(detail["index"], [1, size, size, 3], strict=True)
-                    probe.allocate_tensors()
-                    d = probe.get_input_details()[0]
-                    probe.set_tensor(d["index"], quantize_input(np.full((1, size, size, 3), 0.5, np.float32), d))
-                    probe.invoke()
-                    out = probe.get_tensor(probe.get_output_details()[0]["index"])
-            except (RuntimeError, ValueError):
-                continue
-            if out.shape == (1, size, size, 3):
-                return m
-        raise ModelError(
-            f"{self.path}: dynamic-size model that ran at none of the probe sizes; put its size multiple in a "
-            f"sidecar {self.path.with_suffix('.json').name} ({{\"size_multiple\": N}})"
-        )
-
     def describe(self) -> str:
         size = "dynamic size" if self.dynamic else f"fixed {self.tile[0]}x{self.tile[1]}"
         m = self.multiple[0] if self.multiple[0] == self.multiple[1] else f"{self.multiple[0]}x{self.multiple[1]}"
         extra = f", size multiple {m} (from {self.multiple_from})" if self.dynamic else ""
-        return f"{self.path} ({self.quant}, {size}{extra}; tiles {self.tile[0]}x{self.tile[1]}, overlap {self.overlap})"
+        up = f", x{self.upscale}" if self.upscale > 1 else ""
+        return f"{self.path} ({self.quant}, {size}{extra}{up}; tiles {self.tile[0]}x{self.tile[1]}, overlap {self.overlap})"
 
     def quality_warning(self) -> str | None:
         """One line when the sidecar's fidelity figures (``mobile-enhance export``) say the
@@ -316,14 +169,14 @@ class TFLiteModel:
     # -- running -----------------------------------------------------------------------
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """``(1, h, w, 3)`` float32 in [0, 1] -> ``(1, h, w, 3)`` float32: one invocation."""
+        """``(1, h, w, 3)`` float32 in [0, 1] -> ``(1, s*h, s*w, 3)`` float32: one invocation."""
         shape = list(batch.shape)
         try:
             if shape != self._shape:
                 if not self.dynamic:
                     raise ModelError(f"{self.path} takes {self._shape}, got a window of shape {shape}")
                 self.interpreter.resize_tensor_input(self.input["index"], shape, strict=True)
-                with _native_info_filtered():
+                with native_stderr():
                     self.interpreter.allocate_tensors()
                 self.input = self.interpreter.get_input_details()[0]
                 self._shape = shape
@@ -336,7 +189,7 @@ class TFLiteModel:
             raise ModelError(f"{self.path}: failed on a {shape[1]}x{shape[2]} window ({first})") from None
 
     def enhance(self, image: np.ndarray, tile=None, overlap: int | None = None) -> np.ndarray:
-        """``(H, W, 3)`` float32 in [0, 1] -> enhanced ``(H, W, 3)`` float32, tiled.
+        """``(H, W, 3)`` float32 in [0, 1] -> enhanced ``(sH, sW, 3)`` float32, tiled.
 
         ``tile``/``overlap`` override the model's windows for this call (dynamic models
         only; see :meth:`whole_image_tile`).
@@ -347,6 +200,7 @@ class TFLiteModel:
             tile=self.tile if tile is None else tile,
             overlap=self.overlap if overlap is None else overlap,
             multiple=self.multiple,
+            upscale=self.upscale,
         )
 
     def whole_image_tile(self, height: int, width: int):
@@ -442,7 +296,18 @@ def enhance_file(model: TFLiteModel, source, output, pil_format: str, quality: i
     del rgb
     pixels = to_uint8(enhanced)
     del enhanced
-    write_photo(output, pixels, pil_format, alpha=photo.alpha, exif=photo.exif, icc=photo.icc, quality=quality)
+    alpha, exif = photo.alpha, photo.exif
+    if model.upscale > 1:  # the output has upscale times the pixels: alpha and EXIF sizes follow
+        h, w = pixels.shape[:2]
+        if alpha is not None:
+            alpha = np.asarray(Image.fromarray(alpha, "L").resize((w, h), Image.BICUBIC))
+        if exif:
+            try:
+                exif = set_exif_size(exif, w, h)
+            except (ValueError, struct.error):
+                exif = None
+                photo.notes.append("EXIF size fields could not be updated; EXIF dropped")
+    write_photo(output, pixels, pil_format, alpha=alpha, exif=exif, icc=photo.icc, quality=quality)
     return photo.notes
 
 
@@ -494,5 +359,4 @@ __all__ = [
     "enhance_files",
     "plan_outputs",
     "prepare_output_dir",
-    "read_sidecar",
 ]

@@ -199,48 +199,53 @@ def enhance_tiled(
     tile=256,
     overlap: int = 32,
     multiple=1,
+    upscale: int = 1,
 ) -> np.ndarray:
     """Run ``fn`` window by window over ``image`` and blend the windows.
 
     Args:
-      fn: maps ``(1, h, w, 3)`` float32 to ``(1, h, w, 3)`` (a Keras model, a TFLite
-        runner, ...); its output is converted with ``np.asarray``.
+      fn: maps ``(1, h, w, 3)`` float32 to ``(1, s*h, s*w, 3)`` (a Keras model, a TFLite
+        runner, ...; ``s`` = ``upscale``); its output is converted with ``np.asarray``.
       image: ``(H, W, 3)`` float32 in [0, 1], any H and W.
-      tile, overlap, multiple: as in :func:`plan_tiles`.
+      tile, overlap, multiple: as in :func:`plan_tiles`, in input pixels.
+      upscale: the model's output side / input side. Windows are planned on the input;
+        each output window lands at ``s`` times its input corner, blended over ``s``
+        times the overlap (every coordinate of the plan scaled by ``s``).
 
     Returns:
-      ``(H, W, 3)`` float32: the weighted average of the window outputs at each pixel.
+      ``(s*H, s*W, 3)`` float32: the weighted average of the window outputs at each pixel.
 
-    Memory: the ``(H, W, 3)`` float32 output doubles as the accumulator; the total weight
-    is separable (windows form a grid and the weights are an outer product), so it is kept
-    as one vector per axis; plus one window of input and output at a time.
+    Memory: the output doubles as the accumulator; the total weight is separable (windows
+    form a grid and the weights are an outer product), so it is kept as one vector per
+    axis; plus one window of input and output at a time.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise TilingError(f"image must be (H, W, 3), got shape {image.shape}")
+    s = _positive_int("upscale", upscale)
     image = image.astype(np.float32, copy=False)
     H, W = image.shape[:2]
     (th, tw), o, (mh, mw) = _check(tile, overlap, multiple)
     ys, h = axis_windows(H, th, o, mh)
     xs, w = axis_windows(W, tw, o, mw)
-    weights = blend_weights(h, w, o)[..., None]
-    out = np.zeros((H, W, 3), np.float32)
+    weights = blend_weights(s * h, s * w, s * o)[..., None]
+    out = np.zeros((s * H, s * W, 3), np.float32)
     for y in ys:
         rows = reflect_index(np.arange(y, y + h), H)
-        hi = min(h, H - y)
+        hi = s * min(h, H - y)
         for x in xs:
             cols = reflect_index(np.arange(x, x + w), W)
             window = image[np.ix_(rows, cols)][None]  # a copy of one window, reflect-padded
             result = np.asarray(fn(window))
-            if result.shape != (1, h, w, 3):
+            if result.shape != (1, s * h, s * w, 3):
                 raise TilingError(
                     f"the model returned shape {tuple(result.shape)} for a window of shape (1, {h}, {w}, 3); "
-                    "it must return the same shape"
+                    f"it must return (1, {s * h}, {s * w}, 3)" + (f" (upscale {s})" if s > 1 else " (the same shape)")
                 )
-            wi = min(w, W - x)
-            out[y : y + hi, x : x + wi] += weights[:hi, :wi] * result[0, :hi, :wi]
-    out /= _weight_sum(H, ys, h, o).astype(np.float32)[:, None, None]
-    out /= _weight_sum(W, xs, w, o).astype(np.float32)[None, :, None]
+            wi = s * min(w, W - x)
+            out[s * y : s * y + hi, s * x : s * x + wi] += weights[:hi, :wi] * result[0, :hi, :wi]
+    out /= _weight_sum(s * H, [s * y for y in ys], s * h, s * o).astype(np.float32)[:, None, None]
+    out /= _weight_sum(s * W, [s * x for x in xs], s * w, s * o).astype(np.float32)[None, :, None]
     return out
 
 

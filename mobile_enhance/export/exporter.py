@@ -27,13 +27,13 @@ import numpy as np
 
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UnknownNameError, UserError
-from mobile_enhance.export.analysis import operator_names, tensor_contract, xnnpack_leftovers
+from mobile_enhance.export.analysis import operator_names, xnnpack_leftovers
 from mobile_enhance.export.rewrite import rewritable, rewrite_for_xnnpack
 from mobile_enhance.export.tflite import convert, make_interpreter, run_tflite
 from mobile_enhance.fileio import atomic_path, atomic_write_bytes
+from mobile_enhance.runtime.sidecar import file_entry, make_sidecar, read_sidecar, tensor_entry, write_sidecar
 
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "qat_int8")
-SIDECAR_FORMAT = "mobile_enhance.tflite_sidecar/1"
 
 #: Default share (%) of each activation's calibration values an int8 range covers.
 DEFAULT_PERCENTILE = 99.9
@@ -321,7 +321,7 @@ def export_model(
     model_name: str = "",
     model_kwargs: dict | None = None,
     checkpoint_files=(),
-    preset: str = "",
+    run_dir: str = "",
     io_dtype: str = "uint8",
     calibration_count: int = 32,
     fidelity_count: int = 16,
@@ -342,6 +342,7 @@ def export_model(
       mode: one of :data:`EXPORT_MODES`.
       source: data source (:mod:`mobile_enhance.data`) for calibration, QAT and held-out pairs.
       checkpoint_files: files the weights came from (hashed into the sidecar).
+      run_dir: the training run the model came from (the sidecar's ``run_dir``).
       io_dtype: int8 modes: input/output type ``uint8``, ``int8`` or ``float32``.
       min_psnr: fidelity floor in dB against the float model (default per mode:
         :data:`DEFAULT_MIN_PSNR`); ``force`` writes the file anyway.
@@ -385,6 +386,7 @@ def export_model(
         raise ExportError(f"{output.parent}: output folder is not writable")
     name = model_name or model.name
     multiple = MODELS[name].size_multiple if name in MODELS else 1
+    upscale = MODELS[name].upscale if name in MODELS else 1
     floor = DEFAULT_MIN_PSNR[mode] if min_psnr is None else float(min_psnr)
     sizes = list(sizes)
     for size in sizes:
@@ -426,33 +428,37 @@ def export_model(
             )
         interpreter = make_interpreter(model_content=blob)
         interpreter.allocate_tensors()
-        sidecar = {
-            "format": SIDECAR_FORMAT,
-            "model": name,
-            "model_kwargs": model_kwargs or {},
-            "preset": preset,
-            "size_multiple": multiple,
-            "dynamic_size": size is None,
-            "source": {"files": [str(p) for p in checkpoint_files], "sha256": _sha256(checkpoint_files) if checkpoint_files else None},
-            "quantization": {"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
-                             "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
-                             "qat_steps": qat_steps if mode == "qat_int8" else 0,
-                             "qat_target": qat_target if mode == "qat_int8" else None,
-                             "qat_ranges": qat_ranges if mode == "qat_int8" else None,
-                             **equalized,
-                             "calibration_percentile": used_percentile,
-                             "range_tuning": tuning},
-            "input": tensor_contract(interpreter.get_input_details()[0]),
-            "output": tensor_contract(interpreter.get_output_details()[0]),
-            "rewritten_layers": rewritten,  # exact rewrites for XNNPACK (export.rewrite)
-            "ops": sorted(set(operator_names(blob))),
-            "ops_not_in_xnnpack": xnnpack_leftovers(interpreter),
-            "file": {"name": path.name, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
-            "fidelity": fidelity,
-            "forced": bool(force and fidelity["tflite_vs_float"]["psnr"] < floor),
-        }
+        from mobile_enhance.models.stats import count_macs
+
+        sidecar = make_sidecar(
+            model=name,
+            model_kwargs=model_kwargs or {},
+            run_dir=run_dir,
+            upscale=upscale,
+            size_multiple=multiple,
+            dynamic_size=size is None,
+            gmacs=round(count_macs(model, fh, fw) / 1e9, 6),
+            gmacs_size=[fh, fw],
+            source={"files": [str(p) for p in checkpoint_files], "sha256": _sha256(checkpoint_files) if checkpoint_files else None},
+            quantization={"mode": mode, "io_dtype": io_dtype if mode in ("int8", "qat_int8") else "float32",
+                          "calibration_images": calibration_count if mode in ("int8", "qat_int8") else 0,
+                          "qat_steps": qat_steps if mode == "qat_int8" else 0,
+                          "qat_target": qat_target if mode == "qat_int8" else None,
+                          "qat_ranges": qat_ranges if mode == "qat_int8" else None,
+                          **equalized,
+                          "calibration_percentile": used_percentile,
+                          "range_tuning": tuning},
+            input=tensor_entry(interpreter.get_input_details()[0]),
+            output=tensor_entry(interpreter.get_output_details()[0]),
+            rewritten_layers=rewritten,  # exact rewrites for XNNPACK (export.rewrite)
+            ops=sorted(set(operator_names(blob))),
+            ops_not_in_xnnpack=xnnpack_leftovers(interpreter),
+            file=file_entry(path, blob),
+            fidelity=fidelity,
+            forced=bool(force and fidelity["tflite_vs_float"]["psnr"] < floor),
+        )
         atomic_write_bytes(path, blob)
-        atomic_write_bytes(path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+        write_sidecar(path, sidecar)
         results.append(ExportResult(path, sidecar))
     return results
 
@@ -468,22 +474,22 @@ def export_saved_model(model, directory) -> Path:
 
 
 def verify_sidecar(tflite_path) -> list[str]:
-    """Differences between a .tflite file and its sidecar (empty list: they match)."""
+    """What is wrong between a .tflite file and its sidecar (empty list: they match, the
+    operator list included); the reader's checks are :func:`mobile_enhance.runtime.read_sidecar`'s."""
+    from mobile_enhance.runtime.sidecar import SidecarError, sidecar_path
+
     path = Path(tflite_path)
-    sidecar = json.loads(path.with_suffix(".json").read_text())
     blob = path.read_bytes()
-    problems = []
-    if sidecar["file"]["bytes"] != len(blob):
-        problems.append(f"size {len(blob)} != sidecar {sidecar['file']['bytes']}")
-    if sidecar["file"]["sha256"] != hashlib.sha256(blob).hexdigest():
-        problems.append("sha256 differs from the sidecar")
     interpreter = make_interpreter(model_content=blob)
-    for key, detail in (("input", interpreter.get_input_details()[0]), ("output", interpreter.get_output_details()[0])):
-        if tensor_contract(detail) != sidecar[key]:
-            problems.append(f"{key} tensor differs: {tensor_contract(detail)} != {sidecar[key]}")
-    if sorted(set(operator_names(blob))) != sidecar["ops"]:
-        problems.append("operator list differs")
-    return problems
+    try:
+        sidecar = read_sidecar(path, blob, interpreter.get_input_details()[0], interpreter.get_output_details()[0])
+    except SidecarError as error:
+        return [str(error)]
+    if sidecar is None:
+        return [f"{sidecar_path(path)}: no sidecar"]
+    if sorted(set(operator_names(blob))) != sidecar.get("ops"):
+        return [f"{sidecar_path(path)}: ops differ from the file's operators"]
+    return []
 
 
 def load_trained(run_dir=None, weights=None, model_name=None, model_kwargs=None, data=None, phone="iphone", patch_size=None):

@@ -90,6 +90,14 @@ class LossTerm:
             raise UnknownNameError("loss", self.type, LOSS_TYPES)
         if self.needs == "adversarial" and not self.disc:
             raise UserError(f"loss term {self.type!r} needs the discriminator it goes through: {{'type': 'gan', 'disc': NAME}}")
+        fn = LOSS_TYPES[self.type].fn
+        if fn is not None:  # adversarial terms' arguments are checked against their GAN loss by the card
+            import inspect
+
+            taken = [p.name for p in inspect.signature(fn).parameters.values() if p.default is not p.empty]
+            unknown = sorted(set(self.fn_kwargs) - set(taken))
+            if unknown:
+                raise UserError(f"loss term {self.type!r}: unknown argument(s) {', '.join(unknown)}; it takes: {', '.join(taken) or 'none'}")
 
     @property
     def needs(self) -> str:
@@ -143,6 +151,8 @@ def parse_losses(spec: str, card=None) -> tuple[LossTerm, ...]:
     ``type:weight[,type:weight...]``; zero weights are dropped."""
     spec = str(spec).strip()
     if ":" not in spec:
+        if card is not None and spec == card.name:  # the model's own name: its paper's recipe
+            spec = "paper"
         own = card.recipe(spec) if card is not None else None
         if own is not None:
             return own

@@ -6,8 +6,11 @@ so the task averages over the global batch the same way on one device or many.
 Discriminator outputs may be ``(N, K)`` or patch maps ``(N, h, w, K)``; the per-example
 mean is taken.
 
-Randomness (WGAN-GP interpolates, noisy LSGAN labels) is stateless, seeded by the task
-with the step, so a resumed run draws what the uninterrupted run drew.
+Randomness (WGAN-GP interpolates, noisy LSGAN labels) comes from ``draw(shape, salt)``,
+uniform in [0, 1): the task's is stateless, seeded with the step and drawn for the whole
+global batch (each replica takes its rows), so a resumed run, and a run on more devices,
+draws what the uninterrupted single-device run drew. Without one, ``draw`` is a stateless
+draw of seed 0.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ def _mean(x):
     return F._per_example_mean(tf.cast(x, tf.float32))
 
 
+def _draw0(shape, salt: int):
+    return tf.random.stateless_uniform(shape, tf.constant([0, salt], tf.int64))
+
+
 # -- DPED's two-class softmax ------------------------------------------------------------
 
 
@@ -56,7 +63,7 @@ def _softmax_g(d_fake, global_batch=None, batch_sum: bool = True):
     return F.texture_generator(d_fake, batch_sum=batch_sum, global_batch=global_batch)
 
 
-def _softmax_d(disc, real, fake, *, global_batch=None, seed=None, weight=None, batch_sum: bool = True):
+def _softmax_d(disc, real, fake, *, global_batch=None, draw=None, weight=None, batch_sum: bool = True):
     value = F.discriminator_loss(disc(real, training=True), disc(fake, training=True), batch_sum=batch_sum, global_batch=global_batch)
     return value, {}
 
@@ -68,30 +75,30 @@ def _bce_g(d_fake, global_batch=None):
     return _mean(tf.nn.softplus(-d_fake))
 
 
-def _bce_d(disc, real, fake, *, global_batch=None, seed=None, weight=None):
+def _bce_d(disc, real, fake, *, global_batch=None, draw=None, weight=None):
     return _mean(tf.nn.softplus(-disc(real, training=True))) + _mean(tf.nn.softplus(disc(fake, training=True))), {}
 
 
 # -- least squares ---------------------------------------------------------------------
 
 
-def _label(like, value_range, seed):
+def _label(like, value_range, draw, salt: int):
     lo, hi = (float(v) for v in value_range)
     if lo == hi:
         return tf.fill(tf.shape(like), lo)
-    return tf.random.stateless_uniform(tf.shape(like), seed, lo, hi)
+    return lo + (hi - lo) * draw(tf.shape(like), salt)
 
 
-def _lsgan_g(d_fake, global_batch=None, **_):
+def _lsgan_g(d_fake, global_batch=None):
     return 0.5 * _mean(tf.square(d_fake - 1.0))
 
 
-def _lsgan_d(disc, real, fake, *, global_batch=None, seed=None, weight=None, real_range=(1.0, 1.0), fake_range=(0.0, 0.0)):
+def _lsgan_d(disc, real, fake, *, global_batch=None, draw=None, weight=None, real_range=(1.0, 1.0), fake_range=(0.0, 0.0)):
     """LSGAN with optional noisy labels: real ~ U(real_range), fake ~ U(fake_range) (DRBN: 0.7-1.2, 0-0.3)."""
+    draw = draw or _draw0
     d_real, d_fake = disc(real, training=True), disc(fake, training=True)
-    seed = tf.zeros([2], tf.int64) if seed is None else seed
-    value = 0.5 * _mean(tf.square(d_real - _label(d_real, real_range, seed))) + 0.5 * _mean(
-        tf.square(d_fake - _label(d_fake, fake_range, seed + [0, 1]))
+    value = 0.5 * _mean(tf.square(d_real - _label(d_real, real_range, draw, 1))) + 0.5 * _mean(
+        tf.square(d_fake - _label(d_fake, fake_range, draw, 2))
     )
     return value, {}
 
@@ -99,25 +106,26 @@ def _lsgan_d(disc, real, fake, *, global_batch=None, seed=None, weight=None, rea
 # -- WGAN-GP ---------------------------------------------------------------------------
 
 
-def _wgan_g(d_fake, global_batch=None, **_):
+def _wgan_g(d_fake, global_batch=None):
     return -_mean(d_fake)
 
 
-def _wgan_d(disc, real, fake, *, global_batch=None, seed=None, weight=None, gp_weight: float = 10.0, one_sided: bool = False):
+def _wgan_d(disc, real, fake, *, global_batch=None, draw=None, weight=None, gp_weight: float = 10.0, one_sided: bool = False):
     """Critic loss ``D(fake) - D(real) + weight * penalty`` (Gulrajani et al. 2017).
 
     The penalty is ``(||grad D(x_hat)|| - 1)^2`` at uniform interpolates ``x_hat`` of real
-    and fake, or DPE's one-sided hinge ``max(0, ||grad|| - 1)`` with ``one_sided``.
-    ``weight`` (a tensor, DPE's adaptive weight) replaces ``gp_weight`` when given. The
-    extras carry the per-example penalty (before the weight).
+    and fake, or DPE's one-sided hinge ``max(0, ||grad|| - 1)`` with ``one_sided``; the
+    gradient is that of each example's score (the mean of a patch map, as the
+    Wasserstein term takes it). ``weight`` (a tensor, DPE's adaptive weight) replaces
+    ``gp_weight`` when given. The extras carry the per-example penalty (before the weight).
     """
+    draw = draw or _draw0
     n = tf.shape(real)[0]
-    seed = tf.zeros([2], tf.int64) if seed is None else seed
-    alpha = tf.random.stateless_uniform(tf.stack([n] + [1] * (len(real.shape) - 1)), seed)
+    alpha = draw(tf.stack([n] + [1] * (len(real.shape) - 1)), 3)
     x_hat = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
-        score = disc(x_hat, training=True)
+        score = _mean(disc(x_hat, training=True))
     grads = tape.gradient(score, x_hat)
     norm = tf.sqrt(F._per_example_sum(tf.square(grads)) + 1e-12)
     penalty = tf.nn.relu(norm - 1.0) if one_sided else tf.square(norm - 1.0)
@@ -132,12 +140,25 @@ class GanLoss:
 
     Attributes:
       generator: ``(d_fake, global_batch=None, **kwargs) -> (N,)``.
-      discriminator: ``(disc, real, fake, *, global_batch, seed, weight, **kwargs) ->
+      discriminator: ``(disc, real, fake, *, global_batch, draw, weight, **kwargs) ->
         ((N,), extras)``; ``disc`` is called on the views of real and fake images.
     """
 
     generator: Callable
     discriminator: Callable
+
+    def check_kwargs(self, side: str, kwargs: dict, where: str) -> None:
+        """Refuse arguments the ``side`` (``generator`` or ``discriminator``) does not take, naming them."""
+        import inspect
+
+        fn = getattr(self, side)
+        taken = [p.name for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY or p.default is not p.empty]
+        taken = [k for k in taken if k not in ("global_batch", "draw", "weight")]
+        unknown = sorted(set(kwargs) - set(taken))
+        if unknown:
+            from mobile_enhance.errors import UserError
+
+            raise UserError(f"{where}: unknown argument(s) {', '.join(unknown)}; it takes: {', '.join(taken) or 'none'}")
 
 
 #: The GAN losses a card's discriminator can name.

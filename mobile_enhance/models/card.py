@@ -71,6 +71,11 @@ class Discriminator:
             raise CardError(f"discriminator {self.name!r}: judges {self.judges!r}; known: output, inverse")
         if self.adaptive is not None and self.gan_loss != "wgan_gp":
             raise CardError(f"discriminator {self.name!r}: an adaptive penalty weight needs gan_loss 'wgan_gp'")
+        if self.adaptive is not None:
+            unknown = sorted(set(self.adaptive) - {"bound", "grow", "decay", "cooldown"})
+            if unknown:
+                raise CardError(f"discriminator {self.name!r}: unknown adaptive setting(s) {', '.join(unknown)}; known: bound, grow, decay, cooldown")
+        GAN_LOSSES[self.gan_loss].check_kwargs("discriminator", self.loss_kwargs, f"discriminator {self.name!r} ({self.gan_loss})")
 
     def describe(self) -> dict:
         return {"name": self.name, "builder": self.builder.__name__, "sees": self.sees, "gan_loss": self.gan_loss,
@@ -161,8 +166,8 @@ class ModelCard:
       builder: ``(input_shape=(None, None, 3), **kwargs) -> keras.Model``, the generator.
       size_multiple: input H and W must be multiples of this (product of the strides).
       upscale: output side / input side (1, or 4 for x4 super-resolution).
-      trains_on, losses, preset, discriminators: the first stage (``main``), see
-        :class:`Stage`.
+      trains_on, losses, preset, discriminators, trainable: the first stage (``main``),
+        see :class:`Stage`.
       inverse: builder of an inverse generator F (target domain back to input domain;
         WESPE's content consistency, DPE's second generator), trained with the generator;
         ``None`` for none.
@@ -182,10 +187,14 @@ class ModelCard:
     inverse: Callable | None = None
     recipes: dict = dataclasses.field(default_factory=dict)
     stages: tuple = ()
+    trainable: tuple = ()
 
     def __post_init__(self):
         if self.upscale < 1:
             raise CardError(f"model {self.name!r}: upscale must be >= 1, got {self.upscale}")
+        if self.inverse is not None and self.upscale > 1:
+            raise CardError(f"model {self.name!r}: an inverse generator maps outputs back to inputs of the same size; "
+                            f"the card upscales {self.upscale}x")
         names = [s.name for s in self.all_stages()]
         if len(set(names)) != len(names):
             raise CardError(f"model {self.name!r}: stage names repeat: {names}")
@@ -204,7 +213,8 @@ class ModelCard:
             self.check_recipe(recipe, self.stage())
 
     def all_stages(self) -> tuple:
-        main = Stage("main", tuple(self.trains_on), tuple(self.losses), self.preset, tuple(self.discriminators))
+        main = Stage("main", tuple(self.trains_on), tuple(self.losses), self.preset, tuple(self.discriminators),
+                     trainable=tuple(self.trainable))
         return (main, *self.stages)
 
     def stage(self, name: str = "") -> Stage:
@@ -228,6 +238,14 @@ class ModelCard:
             if term.needs == "adversarial" and stage.discriminator(term.disc) is None:
                 raise CardError(f"loss term {term.label!r} needs discriminator {term.disc!r}, which {where} does not "
                                 f"declare (its discriminators: {declared})")
+            if term.needs == "adversarial":
+                from mobile_enhance.losses.gan import GAN_LOSSES
+
+                spec = stage.discriminator(term.disc)
+                GAN_LOSSES[spec.gan_loss].check_kwargs("generator", term.fn_kwargs, f"loss term {term.label!r} ({spec.gan_loss})")
+            if term.type == "identity" and self.upscale > 1:
+                raise CardError(f"loss term {term.label!r} compares the output with the input, which {where} upscales "
+                                f"{self.upscale}x")
             if term.needs_inverse and self.inverse is None:
                 raise CardError(f"loss term {term.label!r} needs an inverse generator, which {where} does not have")
             if data_kind == "unpaired" and term.uses_target:
@@ -248,5 +266,9 @@ class ModelCard:
             "inverse": self.inverse.__name__ if self.inverse else None,
             "losses": recipe_to_json(self.losses),
             "preset": dataclasses.asdict(self.preset),
-            "stages": [s.name for s in self.all_stages()],
+            "stages": [
+                {"name": s.name, "trains_on": list(s.trains_on), "after": s.after, "trainable": list(s.trainable),
+                 "discriminators": [d.describe() for d in s.discriminators]}
+                for s in self.all_stages()
+            ],
         }

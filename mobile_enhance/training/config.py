@@ -18,8 +18,8 @@ from mobile_enhance.errors import UserError
 from mobile_enhance.losses import parse_losses, recipe_from_json, recipe_to_json
 from mobile_enhance.models import get_card
 
-#: Version of the run-folder layout ``config.json`` records (``format``). Runs without it
-#: are from before model cards: one discriminator, checkpointed as ``discriminator``.
+#: Version of the run-folder layout ``config.json`` records (``format``); runs without it are
+#: from before model cards (their checkpoints are recognised by their variable names).
 RUN_FORMAT = 2
 
 
@@ -134,16 +134,11 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "TrainConfig":
-        """The config ``data`` holds (``format`` is read by :func:`run_format`, not kept)."""
+        """The config ``data`` holds (its ``format``, the layout version, is not a setting)."""
         config = cls()
         for key, value in _flatten({k: v for k, v in data.items() if k != "format"}):
             set_field(config, key, value)
         return config
-
-
-def run_format(data: dict) -> int:
-    """The run-folder layout a ``config.json`` records (1: from before model cards)."""
-    return int(data.get("format", 1))
 
 
 def _flatten(data, prefix=""):

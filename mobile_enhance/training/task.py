@@ -80,11 +80,15 @@ class Task:
         p = c.data.patch_size
         self.discriminators = {d.name: d.builder(input_shape=(p, p, VIEWS[d.sees].channels)) for d in self.disc_specs}
         self.g_vars = self.generator.trainable_variables + (self.inverse.trainable_variables if self.inverse else [])
-        self.g_opt = keras.optimizers.Adam(self._rate(o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
+        # a schedule counts its optimizer's updates: the generator's start after the warm-up,
+        # each discriminator makes batches_per_step of them a step
+        warmup = c.gan.disc_warmup if self.disc_specs else 0
+        self.g_opt = keras.optimizers.Adam(self._rate(o.learning_rate, c.steps - warmup), o.beta_1, o.beta_2, o.epsilon)
         self.g_opt.build(self.g_vars)
         self.d_opts = {}
         for name, disc in self.discriminators.items():
-            self.d_opts[name] = keras.optimizers.Adam(self._rate(o.disc_learning_rate or o.learning_rate), o.beta_1, o.beta_2, o.epsilon)
+            rate = self._rate(o.disc_learning_rate or o.learning_rate, c.steps * self.batches_per_step)
+            self.d_opts[name] = keras.optimizers.Adam(rate, o.beta_1, o.beta_2, o.epsilon)
             self.d_opts[name].build(disc.trainable_variables)
         self.ema = None
         if c.ema_decay > 0:
@@ -101,9 +105,9 @@ class Task:
                     tf.Variable(0, dtype=tf.int64, trainable=False, name=f"gp_cooldown_{d.name}"),
                 )
 
-    def _rate(self, rate):
+    def _rate(self, rate, updates: int):
         if self.config.optim.schedule == "cosine":
-            return keras.optimizers.schedules.CosineDecay(rate, decay_steps=self.config.steps, alpha=0.05)
+            return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, int(updates)), alpha=0.05)
         return rate
 
     def copy_to_ema(self):
@@ -201,19 +205,31 @@ class Task:
 
     # -- the discriminator side ------------------------------------------------------
 
-    def _seed(self, step, k: int, d: int):
-        """Stateless seed of discriminator step ``k`` of disc ``d`` at ``step`` on this replica."""
-        replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
-        return tf.stack([tf.constant(self.config.seed, tf.int64) * 1_000_003 + replica, tf.cast(step, tf.int64) * 1024 + k * 16 + d])
+    def _draw(self, step, k: int, d: int):
+        """``draw(shape, salt)``: uniform [0, 1) noise for discriminator step ``k`` of disc
+        ``d`` at ``step``, stateless, drawn for the whole global batch and sliced to this
+        replica's rows, so one device and several draw the same numbers per example."""
+        seed = tf.constant([self.config.seed, 0], tf.int64)
+        for value in (tf.cast(step, tf.int64), k, d):
+            seed = tf.random.experimental.stateless_fold_in(seed, value)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
 
-    def discriminator_step(self, spec, x, y, fake, seed):
+        def draw(shape, salt: int):
+            shape = tf.cast(shape, tf.int32)
+            rows = shape[0]
+            full = tf.random.stateless_uniform(tf.concat([[self.global_batch], shape[1:]], 0), tf.random.experimental.stateless_fold_in(seed, salt))
+            return full[replica * rows : (replica + 1) * rows]
+
+        return draw
+
+    def discriminator_step(self, spec, x, y, fake, draw):
         """One update of discriminator ``spec`` on real and (stopped) fake images."""
         disc, view = self.discriminators[spec.name], VIEWS[spec.sees].fn
         real = y if spec.judges == "output" else x
         weight = self.adaptive[spec.name][1] if spec.name in self.adaptive else None
         with tf.GradientTape() as tape:
             value, extras = GAN_LOSSES[spec.gan_loss].discriminator(
-                disc, view(real), view(tf.stop_gradient(fake)), global_batch=self.global_batch, seed=seed, weight=weight,
+                disc, view(real), view(tf.stop_gradient(fake)), global_batch=self.global_batch, draw=draw, weight=weight,
                 **spec.loss_kwargs,
             )
             loss = tf.nn.compute_average_loss(value, global_batch_size=self.global_batch)
@@ -244,9 +260,9 @@ class Task:
             for d, spec in enumerate(self.disc_specs):
                 if k == 0 and outputs is not None and (spec.judges == "output" or "inverted" in outputs):
                     fake = self._fake(spec, outputs)
-                else:
-                    fake = self.generator(xb, training=True) if spec.judges == "output" else self.inverse(yb, training=True)
-                loss, extras = self.discriminator_step(spec, xb, yb, fake, self._seed(step, k, d))
+                else:  # inference mode: a discriminator step must not move the generators' BN statistics
+                    fake = self.generator(xb, training=False) if spec.judges == "output" else self.inverse(yb, training=False)
+                loss, extras = self.discriminator_step(spec, xb, yb, fake, self._draw(step, k, d))
                 key = f"disc_{spec.name}"
                 losses[key] = losses.get(key, 0.0) + loss / n
                 if "gp" in extras:
@@ -256,9 +272,11 @@ class Task:
         return losses, penalties
 
     def after_step(self, penalties: dict, train_generator: bool = True):
-        """Cross-replica updates after a step: the EMA copy, DPE's adaptive weights.
+        """Cross-replica updates after a step: the EMA copy, DPE's adaptive weights (the
+        weight grows while the moving average of the penalty exceeds the bound, at most once
+        per cooldown of critic steps, and the average restarts from 0 when it does).
 
-        ``penalties``: :meth:`replica_step`'s, reduced over replicas (global means).
+        ``penalties``: :meth:`replica_step`'s, summed over replicas (global batch means).
         """
         if self.ema is not None and train_generator:
             decay = float(self.config.ema_decay)
@@ -271,4 +289,6 @@ class Task:
                 cooldown.assign(tf.maximum(cooldown - 1, 0))
                 grow = tf.logical_and(average > settings["bound"], cooldown <= 0)
                 weight.assign(tf.where(grow, weight * settings["grow"], weight))
+                # as DPE's code: the average starts again from 0 after each growth
+                average.assign(tf.where(grow, 0.0, average))
                 cooldown.assign(tf.where(grow, tf.constant(int(settings["cooldown"]), tf.int64), cooldown))

@@ -35,7 +35,7 @@ from mobile_enhance.compat import keras, tf
 from mobile_enhance.errors import UserError
 from mobile_enhance.fileio import atomic_path, atomic_write_text, read_json
 from mobile_enhance.metrics import image_metrics  # noqa: F401 - also the name evaluate code imports
-from mobile_enhance.training.config import TrainConfig, run_format, validate
+from mobile_enhance.training.config import TrainConfig, validate
 
 log = logging.getLogger("mobile_enhance.training")
 
@@ -178,17 +178,17 @@ class Trainer:
     # -- run folder --------------------------------------------------------------------
 
     def _check_run_dir(self, resume: bool) -> bool:
-        """Refuse a run folder that does not fit ``resume``; True for a run from before model
-        cards (its checkpoints use the old names)."""
+        """Refuse a run folder that does not fit ``resume``; True when its latest checkpoint is
+        from before model cards (its one discriminator saved under the old names)."""
         config_path = self.run_dir / "config.json"
         has_ckpt = (self.ckpt_dir / "latest").exists()
         legacy = False
         if resume:
             if not has_ckpt:
                 raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from (no {self.ckpt_dir / 'latest'})")
+            legacy = _legacy_checkpoint(latest_checkpoint(self.ckpt_dir))
             if config_path.exists():
                 data = read_json(config_path, f"run config {config_path}")
-                legacy = run_format(data) < 2
                 saved = TrainConfig.from_json(data)
                 saved.steps = self.config.steps
                 if saved.to_json() != self.config.to_json():
@@ -219,7 +219,10 @@ class Trainer:
         try:
             reader.read(str(prefix)).assert_existing_objects_matched()
         except Exception as error:  # noqa: BLE001 - any failure to read means a bad checkpoint
-            raise CheckpointError(f"{path}: checkpoint cannot be restored ({_first_line(error)}); it is corrupt or from another model") from None
+            raise CheckpointError(
+                f"{path}: checkpoint cannot be restored ({_first_line(error)}); it is corrupt or from another model or layout "
+                f"(to keep its generator, start a new run from it: --init_from={self.run_dir})"
+            ) from None
         log.info("resumed from %s at step %d", path, int(self.step.numpy()))
 
     def init_generator(self, init_from):
@@ -275,9 +278,9 @@ class Trainer:
         def step_fn(iterator):
             batches = tuple(next(iterator) for _ in range(task.batches_per_step))
             losses, penalties = strategy.run(task.replica_step, args=(batches, self.step), kwargs={"train_generator": train_generator})
+            # per-replica values are shares of the global batch average: their sum is it
             sums = lambda d: {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in d.items()}  # noqa: E731
-            penalties = {k: v / strategy.num_replicas_in_sync for k, v in sums(penalties).items()}
-            task.after_step(penalties, train_generator)
+            task.after_step(sums(penalties), train_generator)
             self.step.assign_add(1)
             return sums(losses)
 
@@ -361,11 +364,12 @@ class Trainer:
             writer.flush()
         seconds = time.monotonic() - t0
         # steady rate: from the end of the first step (graph tracing) to the last
-        steady = (len(step_times) - 1) * self.global_batch / (step_times[-1] - step_times[0]) if len(step_times) > 1 else None
+        per_step = self.global_batch * self.task.batches_per_step
+        steady = (len(step_times) - 1) * per_step / (step_times[-1] - step_times[0]) if len(step_times) > 1 else None
         return {
             "step": step,
             "seconds": seconds,
-            "patches_per_s": (step - start) * self.global_batch / max(seconds, 1e-9),
+            "patches_per_s": (step - start) * self.global_batch * self.task.batches_per_step / max(seconds, 1e-9),
             "steady_patches_per_s": steady,
             "step_times": step_times,
             "losses": last_losses,
@@ -420,6 +424,17 @@ def _run_config(run_dir: Path) -> TrainConfig:
     if not config_path.exists():
         raise UserError(f"{run_dir}: not a run folder (no config.json)")
     return TrainConfig.from_json(read_json(config_path, f"run config {config_path}"))
+
+
+def _legacy_checkpoint(ckpt: Path | None) -> bool:
+    """Whether checkpoint folder ``ckpt`` was written before model cards: its discriminator
+    under ``discriminator/`` rather than ``discriminator_<name>/``."""
+    if ckpt is None or not (ckpt / "ckpt.index").exists():
+        return False
+    try:
+        return any(name.startswith("discriminator/") for name, _ in tf.train.list_variables(str(ckpt / "ckpt")))
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is reported by the restore
+        return False
 
 
 def _has_inverse(run_dir: Path) -> bool:

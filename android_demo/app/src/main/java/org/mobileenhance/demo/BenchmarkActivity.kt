@@ -99,16 +99,16 @@ class BenchmarkActivity : Activity() {
                 val e = Enhancer.create(BundledModels.load(assets, model), model, sidecar, backend, threads)
                 enhancer = e
                 val source = BitmapSource(Photos.testCard(c.tileW, c.tileH))
-                val sink = BitmapSink(Bitmap.createBitmap(c.tileW, c.tileH, Bitmap.Config.ARGB_8888))
+                val sink = BitmapSink(Bitmap.createBitmap(c.tileW * c.upscale, c.tileH * c.upscale, Bitmap.Config.ARGB_8888))
                 for (i in 0 until WARMUP_RUNS) {
-                    Tiling.enhance(source, sink, c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e)
+                    Tiling.enhance(source, sink, c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e, c.upscale)
                 }
                 val inference = DoubleArray(runs)
                 val endToEnd = DoubleArray(runs)
                 for (i in 0 until runs) {
                     e.resetTimer()
                     val start = System.nanoTime()
-                    Tiling.enhance(source, sink, c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e)
+                    Tiling.enhance(source, sink, c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e, c.upscale)
                     endToEnd[i] = (System.nanoTime() - start) / 1e6
                     inference[i] = e.inferenceNanos / 1e6
                     val done = i + 1

@@ -74,9 +74,11 @@ class Enhancer private constructor(
         val input = interpreter.getInputTensor(0)
         val output = interpreter.getOutputTensor(0)
         val outShape = output.shape()
-        if (outShape.size != 4 || outShape[0] != 1 || outShape[1] != h || outShape[2] != w || outShape[3] != 3) {
+        val s = sidecar.upscale
+        if (outShape.size != 4 || outShape[0] != 1 || outShape[1] != s * h || outShape[2] != s * w || outShape[3] != 3) {
             throw ModelMismatchException(
-                "$modelName returns shape ${outShape.contentToString()} for input [1, $h, $w, 3]; the app needs the same shape back"
+                "$modelName returns shape ${outShape.contentToString()} for input [1, $h, $w, 3]; its sidecar says " +
+                    "[1, ${s * h}, ${s * w}, 3] (upscale $s)"
             )
         }
         inputBuffer = ByteBuffer.allocateDirect(input.numBytes()).order(ByteOrder.nativeOrder())
@@ -102,7 +104,7 @@ class Enhancer private constructor(
         inferenceNanos += System.nanoTime() - start
         inferenceRuns += 1
         output.rewind()
-        return readOutput(output, h * w * 3)
+        return readOutput(output, sidecar.upscale * h * sidecar.upscale * w * 3)
     }
 
     private fun writeInput(window: FloatArray, buffer: ByteBuffer) {

@@ -196,11 +196,12 @@ class MainActivity : Activity() {
                 val photo = Photos.decode(contentResolver, uri)
                 width = photo.width
                 height = photo.height
-                val output = Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888)
                 val c = e.sidecar.tileConfig()
+                val output = Bitmap.createBitmap(width * c.upscale, height * c.upscale, Bitmap.Config.ARGB_8888)
                 e.resetTimer()
                 Tiling.enhance(
-                    BitmapSource(photo), BitmapSink(output), c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e
+                    BitmapSource(photo), BitmapSink(output), c.tileH, c.tileW, c.overlap, c.multipleH, c.multipleW, e,
+                    upscale = c.upscale
                 ) { done, total ->
                     if (done == total || done % 4 == 0) runOnUiThread { statusText.text = getString(R.string.progress, done, total) }
                 }

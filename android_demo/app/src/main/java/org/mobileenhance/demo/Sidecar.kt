@@ -7,8 +7,8 @@ import org.json.JSONObject
 /** A sidecar that the app cannot use; the message starts with the file's name. */
 class SidecarException(message: String) : Exception(message)
 
-/** Tiling arguments for [Tiling.enhance]. */
-data class TileConfig(val tileH: Int, val tileW: Int, val overlap: Int, val multipleH: Int, val multipleW: Int)
+/** Tiling arguments for [Tiling.enhance]; tiles, overlap and multiples in input pixels. */
+data class TileConfig(val tileH: Int, val tileW: Int, val overlap: Int, val multipleH: Int, val multipleW: Int, val upscale: Int = 1)
 
 /** real = scale * (q - zeroPoint). */
 data class Quantization(val scale: Float, val zeroPoint: Int)
@@ -33,21 +33,27 @@ data class TensorSpec(
 }
 
 /**
- * What the app reads from NAME.json beside NAME.tflite:
+ * What the app reads from NAME.json beside NAME.tflite, the fields of the sidecar format
+ * mobile_enhance.tflite_sidecar/2 (mobile_enhance/runtime/sidecar.py documents the schema;
+ * tests/test_android_demo.py checks that this reader and the Python one take the same
+ * fields from the shipped sidecars):
  *
- *     {"input": {"shape": [1, H, W, 3], "dtype": "uint8" | "float32" | "int8",
+ *     {"format": "mobile_enhance.tflite_sidecar/2",
+ *      "input": {"shape": [1, H, W, 3], "dtype": "uint8" | "float32" | "int8",
  *                "range": [0, 1], "quantization": {"scale": s, "zero_point": z}},
- *      "output": {...same keys, optional...},
- *      "size_multiple": m, "dynamic_size": true | false, "model": "fast_dped" (optional)}
+ *      "output": {...same keys; shape [1, s*H, s*W, 3]...},
+ *      "size_multiple": m, "dynamic_size": true | false, "upscale": s, "model": "fast_dped" | null}
  *
  * Other keys (fidelity figures, provenance) are the exporter's and are ignored here.
  */
 data class ModelSidecar(
     val source: String,
+    val format: String,
     val input: TensorSpec,
     val output: TensorSpec?,
     val sizeMultiple: Int,
     val dynamicSize: Boolean,
+    val upscale: Int,
     val model: String?
 ) {
     /**
@@ -58,12 +64,14 @@ data class ModelSidecar(
      */
     fun tileConfig(preferredTile: Int = 512, maxOverlap: Int = 32): TileConfig {
         val config = if (dynamicSize) {
-            val tile = Math.max(sizeMultiple, preferredTile / sizeMultiple * sizeMultiple)
-            TileConfig(tile, tile, Math.min(maxOverlap, tile / 4), sizeMultiple, sizeMultiple)
+            // the preferred tile is in output pixels: an upscaling model's input windows are s times smaller
+            val side = Math.max(1, preferredTile / upscale)
+            val tile = Math.max(sizeMultiple, side / sizeMultiple * sizeMultiple)
+            TileConfig(tile, tile, Math.min(maxOverlap, tile / 4), sizeMultiple, sizeMultiple, upscale)
         } else {
             val h = input.height!!
             val w = input.width!!
-            TileConfig(h, w, Math.min(maxOverlap, Math.min(h, w) / 4), h, w)
+            TileConfig(h, w, Math.min(maxOverlap, Math.min(h, w) / 4), h, w, upscale)
         }
         Tiling.checkArguments(config.tileH, config.tileW, config.overlap, config.multipleH, config.multipleW)
         return config
@@ -71,6 +79,8 @@ data class ModelSidecar(
 
     companion object {
         val DTYPES = listOf("float32", "uint8", "int8")
+        const val FORMAT = "mobile_enhance.tflite_sidecar/2"
+        val OLD_FORMATS = listOf("mobile_enhance.tflite_sidecar/1")
 
         /** Parses sidecar [text]; [source] (the file's name) starts every error message. */
         fun parse(text: String, source: String): ModelSidecar {
@@ -80,6 +90,14 @@ data class ModelSidecar(
                 throw SidecarException("$source: not a JSON object (${e.message})")
             }
             val p = Parser(source)
+            val format = if (root.has("format") && !root.isNull("format")) p.string(root, "format", "format") else ""
+            if (format in OLD_FORMATS) {
+                throw SidecarException(
+                    "$source: format \"$format\" is from an earlier mobile_enhance (this app reads \"$FORMAT\"); " +
+                        "re-export the model with mobile-enhance export"
+                )
+            }
+            if (format != FORMAT) p.fail("format", "must be \"$FORMAT\", got \"$format\"")
             val input = p.tensor(p.obj(root, "input", "input"), "input")
             val output = if (root.has("output") && !root.isNull("output")) p.tensor(p.obj(root, "output", "output"), "output") else null
             val multiple = p.int(root, "size_multiple", "size_multiple")
@@ -96,8 +114,18 @@ data class ModelSidecar(
                     }
                 }
             }
+            val upscale = p.int(root, "upscale", "upscale")
+            if (upscale < 1) throw SidecarException("$source: upscale must be >= 1, got $upscale")
+            if (!dynamic && output != null && output.height != null && output.width != null &&
+                (output.height != input.height!! * upscale || output.width != input.width!! * upscale)
+            ) {
+                throw SidecarException(
+                    "$source: output.shape must be input.shape x upscale $upscale = " +
+                        "[1, ${input.height!! * upscale}, ${input.width!! * upscale}, 3], got ${output.shape}"
+                )
+            }
             val model = if (root.has("model") && !root.isNull("model")) p.string(root, "model", "model") else null
-            return ModelSidecar(source, input, output, multiple, dynamic, model)
+            return ModelSidecar(source, format, input, output, multiple, dynamic, upscale, model)
         }
     }
 

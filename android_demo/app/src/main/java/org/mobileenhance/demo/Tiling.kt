@@ -24,12 +24,12 @@ interface PixelSource {
     fun readRow(y: Int, x0: Int, count: Int, dst: FloatArray, dstOffset: Int)
 }
 
-/** Receives finished output rows, top to bottom, each width x 3 floats (R, G, B). */
+/** Receives finished output rows, top to bottom, each (output width) x 3 floats (R, G, B). */
 interface PixelSink {
     fun writeRow(y: Int, rgb: FloatArray)
 }
 
-/** The model on one window: h x w x 3 floats (row-major, RGB) in, the same layout out. */
+/** The model on one window: h x w x 3 floats (row-major, RGB) in, (s*h) x (s*w) x 3 out (s: its upscale). */
 interface WindowModel {
     fun run(window: FloatArray, h: Int, w: Int): FloatArray
 }
@@ -165,7 +165,10 @@ object Tiling {
 
     /**
      * Runs [model] window by window over [source] and writes the blended rows to [sink]
-     * (tiling.py enhance_tiled). [onWindow] is called after each window with (done, total).
+     * (tiling.py enhance_tiled). Windows are planned on the input; a model with an
+     * [upscale] s returns s*h x s*w windows, and the sink receives s*height rows of
+     * s*width pixels: every coordinate of the plan scaled by s, the blend over s * overlap.
+     * [onWindow] is called after each window with (done, total).
      */
     fun enhance(
         source: PixelSource,
@@ -176,45 +179,53 @@ object Tiling {
         multipleH: Int,
         multipleW: Int,
         model: WindowModel,
+        upscale: Int = 1,
         onWindow: ((Int, Int) -> Unit)? = null
     ) {
         val height = source.height
         val width = source.width
         checkPositive("height", height)
         checkPositive("width", width)
+        checkPositive("upscale", upscale)
         checkArguments(tileH, tileW, overlap, multipleH, multipleW)
+        val s = upscale
         val ys = axisStarts(height, tileH, overlap)
         val xs = axisStarts(width, tileW, overlap)
         val h = axisLength(height, tileH, multipleH)
         val w = axisLength(width, tileW, multipleW)
-        val wy = ramp(h, overlap)
-        val wx = ramp(w, overlap)
-        val sumY = weightSum(height, ys, wy)
-        val sumX = weightSum(width, xs, wx)
+        val outH = s * height
+        val outW = s * width
+        val wy = ramp(s * h, s * overlap)
+        val wx = ramp(s * w, s * overlap)
+        val sumY = weightSum(outH, IntArray(ys.size) { s * ys[it] }, wy)
+        val sumX = weightSum(outW, IntArray(xs.size) { s * xs[it] }, wx)
         val window = FloatArray(h * w * 3)
-        val band = ArrayList<FloatArray>() // accumulator rows first, first + 1, ...
+        val band = ArrayList<FloatArray>() // accumulator output rows first, first + 1, ...
         var first = 0
         var done = 0
         val total = ys.size * xs.size
+        val ow = s * w
         for (iy in ys.indices) {
-            val y = ys[iy]
-            val rowsInside = Math.min(h, height - y)
-            while (first + band.size < y + rowsInside) band.add(FloatArray(width * 3))
-            for (x in xs) {
-                readWindow(source, y, x, h, w, window)
+            val y = s * ys[iy]
+            val rowsInside = s * Math.min(h, height - ys[iy])
+            while (first + band.size < y + rowsInside) band.add(FloatArray(outW * 3))
+            for (xi in xs) {
+                readWindow(source, ys[iy], xi, h, w, window)
                 val out = model.run(window, h, w)
-                if (out.size != h * w * 3) {
+                if (out.size != s * h * ow * 3) {
                     throw TilingException(
-                        "the model returned ${out.size} values for a window of $h x $w x 3 (${h * w * 3}); it must return the same size"
+                        "the model returned ${out.size} values for a window of $h x $w x 3; it must return " +
+                            "${s * h} x $ow x 3 (${s * h * ow * 3})" + if (s > 1) " (upscale $s)" else " (the same size)"
                     )
                 }
-                val colsInside = Math.min(w, width - x)
+                val x = s * xi
+                val colsInside = s * Math.min(w, width - xi)
                 for (r in 0 until rowsInside) {
                     val acc = band[y + r - first]
                     val weightRow = wy[r]
                     for (c in 0 until colsInside) {
                         val weight = weightRow * wx[c]
-                        val o = (r * w + c) * 3
+                        val o = (r * ow + c) * 3
                         val a = (x + c) * 3
                         acc[a] += weight * out[o]
                         acc[a + 1] += weight * out[o + 1]
@@ -225,11 +236,11 @@ object Tiling {
                 if (onWindow != null) onWindow(done, total)
             }
             // Rows above the next row of windows are finished.
-            val finishedBelow = if (iy + 1 < ys.size) ys[iy + 1] else height
+            val finishedBelow = if (iy + 1 < ys.size) s * ys[iy + 1] else outH
             while (first < finishedBelow) {
                 val acc = band.removeAt(0)
                 val sy = sumY[first]
-                for (c in 0 until width) {
+                for (c in 0 until outW) {
                     val sx = sumX[c]
                     for (k in 0 until 3) acc[c * 3 + k] = acc[c * 3 + k] / sy / sx
                 }

@@ -1,12 +1,21 @@
-"""Running .tflite files in the LiteRT interpreter, without importing TensorFlow.
+"""The LiteRT interpreter: making one, feeding it images, telling a file's quantization
+mode, and capturing what its native code prints.
 
-Enhancing photos, benchmarking and evaluating only need ``ai_edge_litert`` (about 25 MB
-resident) rather than TensorFlow (about 570 MB), so this module keeps to numpy and LiteRT.
+Keeps to numpy and ``ai_edge_litert`` (about 25 MB resident) rather than TensorFlow
+(about 570 MB).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+
 import numpy as np
+
+#: What LiteRT prints at every first ``allocate_tensors``; not worth a user's line.
+NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
 
 
 def make_interpreter(model_content: bytes | None = None, model_path: str | None = None, num_threads: int | None = None, delegates=None):
@@ -69,3 +78,50 @@ def run_tflite(model: bytes | str, images: np.ndarray, num_threads: int | None =
         out = interpreter.get_output_details()[0]
         outputs.append(dequantize_output(interpreter.get_tensor(out["index"]), out)[0])
     return np.stack(outputs)
+
+
+def quantization_mode(interpreter) -> str:
+    """A file's quantization mode from its tensors: ``int8`` (integer input: full integer),
+    ``float16`` (float16 weights), ``dynamic`` (float I/O with int8 weights) or ``float32``.
+
+    The tensors cannot tell ``qat_int8`` from ``int8`` (nor int8 with float I/O from
+    ``dynamic``): a sidecar's ``quantization.mode`` says better, and
+    :func:`mobile_enhance.runtime.read_contract` prefers it.
+    """
+    inp = interpreter.get_input_details()[0]
+    if np.dtype(inp["dtype"]) in (np.dtype(np.uint8), np.dtype(np.int8)):
+        return "int8"
+    dtypes = {np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    if np.dtype(np.float16) in dtypes:
+        return "float16"
+    if np.dtype(np.int8) in dtypes:
+        return "dynamic"
+    return "float32"
+
+
+@contextlib.contextmanager
+def native_stderr(passthrough: bool = True, drop=NATIVE_NOISE):
+    """Capture file descriptor 2, where LiteRT's C++ code logs, around a LiteRT call.
+
+    Yields a function returning the captured text (complete once the block has ended).
+    With ``passthrough`` the captured lines are printed to ``sys.stderr`` afterwards, less
+    the ``drop`` lines; without, they are only kept (for probes expected to fail, and for
+    reading why a backend would not start).
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    text = {"value": ""}
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lambda: text["value"]
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text["value"] = tmp.read().decode("utf-8", "replace")
+            if passthrough:
+                kept = [ln for ln in text["value"].splitlines() if ln.strip() not in drop]
+                if kept:
+                    print("\n".join(kept), file=sys.stderr, flush=True)
