@@ -2,10 +2,20 @@
 ``mobile-enhance evaluate``.
 
 For every pair ``(phone photo, target)`` each system's output is compared with the
-target by PSNR (dB, peak 1.0), SSIM (``tf.image.ssim``) and MS-SSIM
-(:func:`mobile_enhance.losses.functions.ms_ssim_value`), through
-:func:`mobile_enhance.metrics.image_metrics`; the unprocessed input is scored the same
-way, as the row to beat. Figures are means over the pairs.
+target by PSNR (dB, peak 1.0), SSIM (as ``tf.image.ssim``) and MS-SSIM (as
+:func:`mobile_enhance.losses.functions.ms_ssim_value`), through
+:func:`mobile_enhance.metrics.image_metrics` (numpy and scipy; scoring a ``.tflite``
+file imports no TensorFlow); the unprocessed input is scored the same way, as the row to
+beat. Figures are means over the pairs.
+
+Super-resolution: when the systems upscale ``s`` times (``s > 1``: a ``.tflite`` file's
+:attr:`~mobile_enhance.enhance.pipeline.TFLiteModel.upscale`, a run folder's model card),
+each pair is ``(low-resolution input, high-resolution target)`` with the target exactly
+``s`` times the input on each side, and the row to beat is ``bicubic xS``: the input,
+rounded to 8 bits, upsampled to the target's size by PIL's bicubic resize (as
+:meth:`mobile_enhance.data.sources.SRSource.make_pair` makes its inputs), in place of
+the unprocessed input, which cannot be scored against a larger target. All systems of
+one evaluation share one upscale.
 
 Systems:
   * a ``.tflite`` file (:class:`mobile_enhance.enhance.pipeline.TFLiteModel`): a
@@ -14,14 +24,16 @@ Systems:
     32); a fixed-size file is tiled at its size (a smaller image is reflect-padded up to
     it). Float and quantized files are listed side by side.
   * a training run folder (:func:`mobile_enhance.training.load_generator`): the Keras
-    generator, padded and cropped the same way.
+    generator, padded and cropped the same way (the only system that imports TensorFlow).
   With ``tile`` both are tiled instead of run whole (for large pairs).
 
 Data: ``dped:ROOT`` with a phone uses ``ROOT/<phone>/test_data/patches/{<phone>,canon}/``
 (DPED's test patches; the training data need not be there); ``pairs:IN,TARGET`` any two
-folders of aligned images paired by file name. Pairs are taken in natural name order,
-the first ``limit`` of them. Unreadable or misaligned pairs are skipped, each with one
-line naming the files, and counted in the report.
+folders of aligned images paired by file name (for super-resolution, ``IN`` holds the
+low-resolution images). Pairs are taken in natural name order, the first ``limit`` of
+them. Unreadable or misaligned pairs (a target not the input's size, or not ``s`` times
+it) are skipped, each with one line naming the files and their sizes, and counted in
+the report.
 """
 
 from __future__ import annotations
@@ -41,24 +53,26 @@ from mobile_enhance.errors import UserError
 from mobile_enhance.fileio import atomic_write_text
 
 METRICS = ("psnr", "ssim", "ms_ssim")
-#: Smallest side the metrics accept (``tf.image.ssim``'s 11x11 window).
+#: Smallest side the metrics accept (SSIM's 11x11 window, as in ``tf.image.ssim``).
 MIN_SIDE = 11
 METRICS_NOTE = (
-    "PSNR in dB (peak 1.0), SSIM (tf.image.ssim), MS-SSIM (mobile_enhance.losses.functions.ms_ssim_value); "
+    "PSNR in dB (peak 1.0), SSIM (as tf.image.ssim), MS-SSIM (as mobile_enhance.losses.functions.ms_ssim_value); "
     "means over pairs; outputs clipped to [0, 1]"
 )
 
 
 @dataclasses.dataclass
 class System:
-    """One thing scored: the unprocessed input, a ``.tflite`` file or a Keras generator.
+    """One thing scored: the unprocessed input, its bicubic upsampling, a ``.tflite`` file
+    or a Keras generator.
 
     Attributes:
-      name: row label (file or folder name).
-      kind: ``input``, ``tflite`` or ``keras``.
-      info: what to report about it (path, quantization, size, size multiple, ...).
-      run: ``(H, W, 3)`` float32 in [0, 1] -> the same shape; ``None`` for the input row.
+      name: row label (file or folder name; ``input``; ``bicubic xS``).
+      kind: ``input``, ``bicubic``, ``tflite`` or ``keras``.
+      info: what to report about it (path, quantization, size, size multiple, upscale, ...).
+      run: ``(H, W, 3)`` float32 in [0, 1] -> ``(sH, sW, 3)``; ``None`` for the input row.
       padding: ``"HxW -> H'xW'"`` -> number of images padded so (or tiled, for fixed sizes).
+      upscale: ``s``, output side / input side.
     """
 
     name: str
@@ -66,6 +80,7 @@ class System:
     info: dict
     run: Callable[[np.ndarray], np.ndarray] | None = None
     padding: Counter = dataclasses.field(default_factory=Counter)
+    upscale: int = 1
 
 
 def load_pairs(spec: str, phone: str = "iphone", limit: int | None = None) -> tuple[list[tuple[Path, Path]], str]:
@@ -127,9 +142,10 @@ def tflite_system(path, num_threads: int | None = None, tile: int | None = None)
         "size": "dynamic" if model.dynamic else _size(*model.tile),
         "size_multiple": model.multiple[0] if model.multiple[0] == model.multiple[1] else list(model.multiple),
         "size_multiple_from": model.multiple_from,
+        "upscale": model.upscale,
         "run_as": (f"tiles of {_size(*model.tile)}, overlap {model.overlap}" if (tile or not model.dynamic) else "whole image"),
     }
-    system = System(Path(path).name, "tflite", info)
+    system = System(Path(path).name, "tflite", info, upscale=model.upscale)
 
     def run(image):
         h, w = image.shape[:2]
@@ -147,12 +163,13 @@ def tflite_system(path, num_threads: int | None = None, tile: int | None = None)
 
 
 def keras_system(run_dir, tile: int | None = None, overlap: int = 32) -> System:
-    """The generator of a training run folder as a :class:`System`."""
-    from mobile_enhance.models import get_model_info
+    """The generator of a training run folder as a :class:`System` (imports TensorFlow)."""
+    from mobile_enhance.models import get_card
     from mobile_enhance.training import load_generator
 
     model, config = load_generator(run_dir)
-    multiple = get_model_info(config.model).size_multiple
+    card = get_card(config.model)
+    multiple, upscale = card.size_multiple, card.upscale
     if tile and tile % multiple:
         raise UserError(f"--tile {tile} is not a multiple of {config.model}'s size multiple {multiple}")
     info = {
@@ -162,9 +179,10 @@ def keras_system(run_dir, tile: int | None = None, overlap: int = 32) -> System:
         "size": "dynamic",
         "size_multiple": multiple,
         "size_multiple_from": "model registry",
+        "upscale": upscale,
         "run_as": f"tiles of {tile}x{tile}, overlap {min(overlap, tile // 4)}" if tile else "whole image",
     }
-    system = System(Path(run_dir).name or str(run_dir), "keras", info)
+    system = System(Path(run_dir).name or str(run_dir), "keras", info, upscale=upscale)
 
     def forward(batch):
         return model(batch, training=False).numpy()
@@ -172,14 +190,57 @@ def keras_system(run_dir, tile: int | None = None, overlap: int = 32) -> System:
     def run(image):
         h, w = image.shape[:2]
         if tile:
-            return enhance_tiled(forward, image, tile=tile, overlap=min(overlap, tile // 4), multiple=multiple)
+            return enhance_tiled(forward, image, tile=tile, overlap=min(overlap, tile // 4), multiple=multiple, upscale=upscale)
         window = (-(-h // multiple) * multiple, -(-w // multiple) * multiple)
         if window != (h, w):
             system.padding[f"{_size(h, w)} -> {_size(*window)}"] += 1
-        return enhance_tiled(forward, image, tile=window, overlap=0, multiple=multiple)
+        return enhance_tiled(forward, image, tile=window, overlap=0, multiple=multiple, upscale=upscale)
 
     system.run = run
     return system
+
+
+def bicubic_system(upscale: int) -> System:
+    """The row to beat for ``upscale``-times super-resolution: the input rounded to 8 bits
+    and upsampled by PIL's bicubic resize (``SRSource.make_pair``'s convention)."""
+    from PIL import Image
+
+    def run(image):
+        h, w = image.shape[:2]
+        small = Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8))
+        return np.asarray(small.resize((upscale * w, upscale * h), Image.BICUBIC), np.float32) / 255.0
+
+    what = f"the input upsampled x{upscale} by PIL bicubic (8-bit)"
+    return System(f"bicubic x{upscale}", "bicubic", {"what": what, "upscale": upscale}, run=run, upscale=upscale)
+
+
+def common_upscale(systems: list[System]) -> int:
+    """The one upscale all ``systems`` share.
+
+    Raises:
+      UserError: systems that upscale differently (one evaluation scores one upscale).
+    """
+    ups = {s.upscale for s in systems}
+    if len(ups) > 1:
+        listed = ", ".join(f"{s.name} x{s.upscale}" for s in systems)
+        raise UserError(f"the models upscale differently ({listed}); evaluate models of one upscale at a time")
+    return ups.pop() if ups else 1
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, a_path, b_path, s: int) -> None:
+    """Raise :class:`BadImageError` (one line naming both files) unless ``y`` is ``s`` times ``x``."""
+    (h, w), (th, tw) = x.shape[:2], y.shape[:2]
+    if s == 1:
+        if x.shape != y.shape:
+            raise BadImageError(f"{a_path} / {b_path}: input is {w}x{h} but target is {tw}x{th}")
+        if min(h, w) < MIN_SIDE:
+            raise BadImageError(f"{a_path}: {w}x{h} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
+        return
+    if (th, tw) != (s * h, s * w) or x.shape[2:] != y.shape[2:]:
+        raise BadImageError(f"{a_path} / {b_path}: input is {w}x{h} and target {tw}x{th}, "
+                            f"but the models upscale x{s} (target should be {s * w}x{s * h})")
+    if min(th, tw) < MIN_SIDE:
+        raise BadImageError(f"{b_path}: {tw}x{th} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
 
 
 def _unique_names(systems: list[System]) -> None:
@@ -217,15 +278,21 @@ def evaluate(
     chunk: int = 32,
     on_pair: Callable[[int, int, str | None], None] | None = None,
 ) -> dict:
-    """Score ``systems`` (plus the unprocessed input) on ``pairs``; returns the report dict.
+    """Score ``systems`` (plus the unprocessed input, or for super-resolution its bicubic
+    upsampling) on ``pairs``; returns the report dict.
 
     ``on_pair(done, total, error)`` is called after each pair (``error``: one line naming
     the files of a skipped pair, else ``None``).
+
+    Raises:
+      UserError: systems of different upscales.
     """
-    systems = [System("input", "input", {"what": "the unprocessed phone photo"}), *systems]
+    s = common_upscale(systems)
+    baseline = System("input", "input", {"what": "the unprocessed phone photo"}) if s == 1 else bicubic_system(s)
+    systems = [baseline, *systems]
     _unique_names(systems)
     totals = _Totals([s.name for s in systems])
-    buffers: dict = {}  # (h, w) -> {"target": [...], name: [...]}
+    buffers: dict = {}  # target (h, w) -> {"target": [...], name: [...]}
     skipped, sizes = [], Counter()
 
     def flush(key):
@@ -237,20 +304,17 @@ def evaluate(
         error = None
         try:
             x, y = read_image(a_path), read_image(b_path)
-            if x.shape != y.shape:
-                raise BadImageError(f"{a_path} / {b_path}: input is {x.shape[1]}x{x.shape[0]} but target is {y.shape[1]}x{y.shape[0]}")
-            if min(x.shape[:2]) < MIN_SIDE:
-                raise BadImageError(f"{a_path}: {x.shape[1]}x{x.shape[0]} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
+            _check_pair(x, y, a_path, b_path, s)
         except BadImageError as failure:
             error = str(failure)
             skipped.append(error)
         else:
-            key = x.shape[:2]
-            sizes[_size(*key)] += 1
+            key = y.shape[:2]
+            sizes[_size(*key) if s == 1 else f"{_size(*x.shape[:2])} -> {_size(*key)}"] += 1
             buf = buffers.setdefault(key, {"target": []})
             buf["target"].append(y)
-            for s in systems:
-                buf.setdefault(s.name, []).append(x if s.run is None else np.asarray(s.run(x), np.float32))
+            for system in systems:
+                buf.setdefault(system.name, []).append(x if system.run is None else np.asarray(system.run(x), np.float32))
             if len(buf["target"]) >= chunk:
                 flush(key)
         if on_pair:
@@ -258,12 +322,13 @@ def evaluate(
     for key in list(buffers):
         flush(key)
     results = []
-    for s in systems:
-        row = {"name": s.name, "kind": s.kind, **s.info, **totals.means(s.name)}
-        if s.padding:
-            row["padding"] = dict(s.padding)
+    for system in systems:
+        row = {"name": system.name, "kind": system.kind, **system.info, **totals.means(system.name)}
+        if system.padding:
+            row["padding"] = dict(system.padding)
         results.append(row)
     return {
+        "upscale": s,
         "pairs_evaluated": totals.count,
         "pairs_skipped": len(skipped),
         "skipped": skipped,
@@ -285,16 +350,18 @@ def padding_notes(report: dict) -> list[str]:
 
 
 def format_table(report: dict) -> str:
-    """The report as a fixed-width text table, best to worst in input order, with notes."""
+    """The report as a fixed-width text table in input order, the row to beat first (the
+    input; ``bicubic xS`` for super-resolution, its column ``vs bicubic``), with notes."""
 
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    base = report["results"][0]["psnr"]
-    header = ["system", "kind", "quant", "PSNR dB", "vs input", "SSIM", "MS-SSIM"]
+    first = report["results"][0]
+    base = first["psnr"]
+    header = ["system", "kind", "quant", "PSNR dB", "vs bicubic" if first["kind"] == "bicubic" else "vs input", "SSIM", "MS-SSIM"]
     rows = []
     for r in report["results"]:
-        gain = None if r["psnr"] is None or base is None or r["kind"] == "input" else r["psnr"] - base
+        gain = None if r["psnr"] is None or base is None or r is first else r["psnr"] - base
         rows.append([
             r["name"],
             r["kind"],
@@ -322,4 +389,7 @@ def write_json(report: dict, path) -> None:
         raise UserError(f"{path}: cannot write the report ({error.strerror or error})") from None
 
 
-__all__ = ["System", "evaluate", "format_table", "keras_system", "load_pairs", "padding_notes", "tflite_system", "write_json"]
+__all__ = [
+    "System", "bicubic_system", "common_upscale", "evaluate", "format_table", "keras_system", "load_pairs",
+    "padding_notes", "tflite_system", "write_json",
+]

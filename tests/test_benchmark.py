@@ -644,3 +644,27 @@ def test_run_latency_script_small_run(tmp_path, rng):
     assert {r["size_label"] for r in report["end_to_end"]} == {"32x48 in 16x24 windows"}
     assert "int8 at 16x24 calibrated on centre crops of 1 photos" in report["notes"]
     assert (out / "latency.md").is_file() and (out / "latency.png").is_file()
+
+
+def test_an_upscaling_file_is_timed_by_pirm_track_a(tmp_path):
+    # PIRM 2018 Track A times the production of a 1280x720 output: an x4 file without a
+    # --size runs at 180x320; at another size the time is scaled by output pixels
+    from mobile_enhance.compat import keras
+    from mobile_enhance.export import convert
+
+    inp = keras.Input((None, None, 3))
+    out = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.UpSampling2D(4)(inp))
+    path = tmp_path / "x4.tflite"
+    path.write_bytes(convert(keras.Model(inp, out), "float32"))
+    quiet = dict(threads=[1], runs=2, warmup=0, isolate=False, measure_ceiling=False, log=lambda _: None)
+    report = run_benchmark(path, **quiet)
+    t, row = report["pirm_track_a"], report["rows"][0]
+    assert report["model"]["size"] == [180, 320] and row["size_label"] == "180x320 -> 720x1280"
+    assert t["ms"] == row["median_ms"] and t["how"] == "measured at input 180x320" and t["input_size"] == [180, 320]
+    assert any(n.startswith(f"{path}: no sidecar x4.json; size multiple 1 and upscale 4 probed") for n in report["notes"])
+    report = run_benchmark(path, size=(36, 64), quality={"psnr": 25.0, "ms_ssim": 0.9}, **quiet)
+    t, row = report["pirm_track_a"], report["rows"][0]
+    assert t["ms"] == pytest.approx(row["median_ms"] * (720 * 1280) / (144 * 256))
+    assert t["how"] == "scaled by output pixels from input 36x64 (output 144x256)" and report["pirm"] is None
+    assert any("Track B score not computed" in n for n in report["notes"])
+    assert "## PIRM 2018 Track A time (super-resolution)" in to_markdown(report)

@@ -1,4 +1,5 @@
-"""``mobile-enhance evaluate``: models scored against targets, beside the unprocessed input.
+"""``mobile-enhance evaluate``: models scored against targets, beside the unprocessed input
+(for super-resolution, beside a bicubic upsampling of it).
 
 Expected figures are computed here independently: ``run_tflite`` on ``np.pad``-ed
 images (not the tiling code the command uses), then the project's ``image_metrics``.
@@ -9,19 +10,27 @@ import shutil
 
 import numpy as np
 import pytest
-from dped_tree import make_dped_tree, pairs_folder
+from dped_tree import make_dped_tree, pairs_folder, smooth_image
 from PIL import Image
 from test_enhance import identity4
 
+from mobile_enhance import api
 from mobile_enhance.cli import main
 from mobile_enhance.compat import keras, tf
 from mobile_enhance.data.images import read_image
+from mobile_enhance.errors import UserError
 from mobile_enhance.export import convert, run_tflite
 from mobile_enhance.metrics import image_metrics
 from mobile_enhance.models import build_model
 from mobile_enhance.training import TrainConfig
 
 TINY = {"depth": 4, "blocks": 1}  # fast_dped, size multiple 4
+
+
+def upsample4():
+    """``(N, H, W, 3) -> (N, 4H, 4W, 3)``, bilinear: a stand-in x4 super-resolution model."""
+    inp = keras.Input((None, None, 3))
+    return keras.Model(inp, keras.layers.UpSampling2D(4, interpolation="bilinear")(inp))
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +44,7 @@ def setup(tmp_path_factory):
         "fd_int8": convert(model, "int8", representative=lambda: [rng.random((1, 64, 64, 3), np.float32) for _ in range(4)]),
         "id4": convert(identity4(), "float32"),
         "id4_fixed": convert(identity4(), "float32", input_size=(32, 32)),
+        "up4": convert(upsample4(), "float32"),
     }
     paths = {}
     for name, blob in files.items():
@@ -175,3 +185,78 @@ def test_bad_arguments_are_one_line(setup, tmp_path, capsys):
     for args, words in cases:
         rc, _, err = evaluate(capsys, *args)
         assert rc == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+# ----------------------------------------------------------------------------- super-resolution
+
+
+def sr_pairs(root, hr_sizes, seed=0):
+    """``root/lr`` and ``root/hr``: smooth random HR images and their bicubic quarter-size
+    LR images (PIL), paired by name; returns the ``pairs:LR,HR`` spec and the pairs."""
+    rng = np.random.default_rng(seed)
+    for sub in ("lr", "hr"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for i, (h, w) in enumerate(hr_sizes):
+        hr = Image.fromarray(smooth_image(rng, (h, w)))
+        hr.save(root / "hr" / f"{i}.png")
+        hr.resize((w // 4, h // 4), Image.BICUBIC).save(root / "lr" / f"{i}.png")
+        pairs.append((root / "lr" / f"{i}.png", root / "hr" / f"{i}.png"))
+    return f"pairs:{root / 'lr'},{root / 'hr'}", pairs
+
+
+def mean_metrics(scores):
+    return {k: float(np.mean([s[k] for s in scores])) for k in ("psnr", "ssim", "ms_ssim")}
+
+
+def test_super_resolution_is_scored_against_hr_beside_bicubic(setup, tmp_path):
+    spec, pairs = sr_pairs(tmp_path, [(96, 128), (96, 128), (64, 80), (100, 100)])  # the last LR is 25x25
+    Image.fromarray(np.zeros((24, 30, 3), np.uint8)).save(tmp_path / "lr" / "1.png")  # HR 128x96 is not 4x 30x24
+    lines = []
+    report = api.evaluate(setup["up4"], data=spec, on_pair=lambda done, total, error: error and lines.append(error))
+    assert report["upscale"] == 4 and report["pairs_evaluated"] == 3 and report["pairs_skipped"] == 1
+    assert report["image_sizes"] == {"24x32 -> 96x128": 1, "16x20 -> 64x80": 1, "25x25 -> 100x100": 1}
+    bad_lr, bad_hr = tmp_path / "lr" / "1.png", tmp_path / "hr" / "1.png"
+    assert lines == report["skipped"] == [
+        f"{bad_lr} / {bad_hr}: input is 30x24 and target 128x96, but the models upscale x4 (target should be 120x96)"]
+    rows = {r["name"]: r for r in report["results"]}
+    assert list(rows) == ["bicubic x4", "up4.tflite"]
+    assert rows["bicubic x4"]["kind"] == "bicubic" and rows["up4.tflite"]["upscale"] == 4
+    good = [pairs[i] for i in (0, 2, 3)]
+    bicubic, model = [], []
+    for a, b in good:
+        lr, hr = Image.open(a).convert("RGB"), read_image(b)
+        up = np.asarray(lr.resize((hr.shape[1], hr.shape[0]), Image.BICUBIC), np.float32)[None] / 255
+        bicubic.append(image_metrics(up, hr[None]))
+        out = run_tflite(str(setup["up4"]), read_image(a)[None])
+        assert out.shape == (1, *hr.shape)
+        model.append(image_metrics(out, hr[None]))
+    assert close(rows["bicubic x4"], mean_metrics(bicubic), 1e-6), (rows["bicubic x4"], mean_metrics(bicubic))
+    assert close(rows["up4.tflite"], mean_metrics(model), 1e-5), (rows["up4.tflite"], mean_metrics(model))
+    assert rows["bicubic x4"]["psnr"] != rows["up4.tflite"]["psnr"]
+
+
+def test_super_resolution_through_the_cli(setup, tmp_path, capsys):
+    spec, _ = sr_pairs(tmp_path, [(64, 64), (48, 80)])
+    out_json = tmp_path / "r.json"
+    rc, out, err = evaluate(capsys, f"--model={setup['up4']}", f"--data={spec}", f"--output={out_json}", "--quiet")
+    assert rc == 0, err
+    report = json.loads(out_json.read_text())
+    rows = {r["name"]: r for r in report["results"]}
+    lines = out.splitlines()
+    assert lines[0].split() == ["system", "kind", "quant", "PSNR", "dB", "vs", "bicubic", "SSIM", "MS-SSIM"]
+    assert lines[1].startswith("bicubic x4") and f"{rows['bicubic x4']['psnr']:.2f}" in lines[1]
+    gain = rows["up4.tflite"]["psnr"] - rows["bicubic x4"]["psnr"]
+    assert lines[2].startswith("up4.tflite") and f"{gain:+.2f}" in lines[2]
+    assert "2 pairs from pairs:" in out
+
+
+def test_models_of_different_upscales_are_refused(setup, tmp_path, capsys):
+    spec, _ = sr_pairs(tmp_path, [(64, 64)])
+    with pytest.raises(UserError, match=r"the models upscale differently \(id4.tflite x1, up4.tflite x4\)"):
+        api.evaluate([setup["id4"], setup["up4"]], data=spec)
+    rc, _, err = evaluate(capsys, f"--model={setup['id4']},{setup['up4']}", f"--data={spec}")
+    assert rc == 2 and "upscale differently" in err and len(err.strip().splitlines()) == 1, err
+    # A same-size model on SR pairs: each pair is misaligned for it, and says so.
+    with pytest.raises(UserError, match="none of the 1 pairs could be scored .*input is 16x16 but target is 64x64"):
+        api.evaluate(setup["id4"], data=spec)

@@ -232,7 +232,7 @@ def run_benchmark(
     machine = machine_info()
     info = describe_tflite(path)
     h, w = resolve_size(info, size)
-    size_label = f"{h}x{w}"
+    size_label = f"{h}x{w}" + (f" -> {h * info['upscale']}x{w * info['upscale']}" if info["upscale"] > 1 else "")
     sidecar = info["sidecar"] or {}
     notes: list[str] = [info["warning"]] if info["warning"] else []
     model_name = model_name or sidecar.get("model") or keras
@@ -332,8 +332,15 @@ def run_benchmark(
         ceiling = measure_ceilings(sorted({r["threads"] for r in rows if r["backend"] == "cpu"}), matmul_size, matmul_repeats, log)
     apply_roofline(rows, ceiling)
 
+    track_a = None
+    if info["upscale"] > 1:
+        track_a = _track_a(rows, info["upscale"], h, w, max(threads))
+        if track_a is None:
+            notes.append("PIRM Track A time not given: it needs the cpu backend")
     pirm = None
-    if quality is not None:
+    if quality is not None and info["upscale"] > 1:
+        notes.append(f"PIRM Track B score not computed: it scores same-size enhancement, and this file upscales {info['upscale']}x")
+    elif quality is not None:
         if not pirm_baseline:
             notes.append("PIRM score not computed: SRCNN baseline timing switched off")
         else:
@@ -368,9 +375,30 @@ def run_benchmark(
         "end_to_end": e2e,
         "ceiling": ceiling,
         "pirm": pirm,
+        "pirm_track_a": track_a,
         "unavailable": unavailable,
         "notes": notes,
     }
+
+
+def _track_a(rows: list[dict], upscale: int, h: int, w: int, threads: int) -> dict | None:
+    """PIRM 2018 Track A's convention for an upscaling file: the time to produce a 1280x720
+    output, from the LiteRT CPU row at ``threads``: measured when the benchmarked input gives
+    that output, else scaled by output pixels (and said so)."""
+    from mobile_enhance.benchmark.measure import TRACK_A_OUTPUT, track_a_input
+
+    mine = next((r for r in rows if r["backend"] == "cpu" and r["threads"] == threads and r["runtime"].startswith("LiteRT")), None)
+    if mine is None:
+        return None
+    out_h, out_w = TRACK_A_OUTPUT
+    at = track_a_input(upscale)
+    if (h, w) == at:
+        ms, how = mine["median_ms"], f"measured at input {h}x{w}"
+    else:
+        ms = mine["median_ms"] * (out_h * out_w) / (upscale * h * upscale * w)
+        how = f"scaled by output pixels from input {h}x{w} (output {upscale * h}x{upscale * w})"
+    return {"output_size": [out_h, out_w], "input_size": list(at), "upscale": upscale, "ms": ms, "how": how,
+            "config": f"LiteRT XNNPACK x{threads}, median"}
 
 
 def measure_ceilings(threads: Sequence[int], n: int = 2048, repeats: int = 5, log: Callable[[str], None] = _stderr) -> list[dict]:

@@ -73,11 +73,24 @@ def describe_tflite(path: str | Path) -> dict:
     }
 
 
+#: PIRM 2018 Track A (super-resolution on smartphones) times the production of one
+#: 1280x720 output image.
+TRACK_A_OUTPUT = (720, 1280)
+
+
+def track_a_input(upscale: int) -> tuple[int, int]:
+    """The input size whose output at ``upscale`` is :data:`TRACK_A_OUTPUT` (rounded up)."""
+    return tuple(-(-n // upscale) for n in TRACK_A_OUTPUT)
+
+
 def resolve_size(info: dict, size: tuple[int, int] | None) -> tuple[int, int]:
-    """The ``(H, W)`` to run at: the file's own size, or ``size`` for a dynamic-size file."""
+    """The ``(H, W)`` input to run at: the file's own size, or ``size`` for a dynamic-size
+    file (an upscaling one without ``size``: the input of PIRM Track A's 1280x720 output)."""
     from mobile_enhance.errors import UserError
 
     if info["dynamic_size"]:
+        if size is None and info.get("upscale", 1) > 1:  # PIRM 2018 Track A: a 1280x720 output
+            return track_a_input(info["upscale"])
         if size is None:
             raise UserError(f"model {info['path']!r} takes any input size: give the size to benchmark with --size=HxW")
         return tuple(size)

@@ -114,6 +114,12 @@ def to_markdown(report: dict) -> str:
         for key, weights in p["weights"].items():
             out.append(f"| {key} | {tuple(weights)} | {p[key]:.2f} |")
         out.append("")
+    if report.get("pirm_track_a"):
+        t = report["pirm_track_a"]
+        out += ["## PIRM 2018 Track A time (super-resolution)", ""]
+        out.append(f"{t['ms']:.2f} ms to produce a {t['output_size'][1]}x{t['output_size'][0]} output from a "
+                   f"{t['input_size'][1]}x{t['input_size'][0]} input (x{t['upscale']}; {t['how']}; {t['config']}).")
+        out.append("")
     if report.get("unavailable"):
         out += ["## Not measured", ""]
         out += [f"- {u['backend']}: {u['reason']}" for u in report["unavailable"]]

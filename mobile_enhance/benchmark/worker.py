@@ -20,9 +20,9 @@ import traceback
 
 #: Modules each task needs, imported before the memory reset so they are not counted.
 _PRELOAD = {
-    "interpreter": ("ai_edge_litert.interpreter", "mobile_enhance.export.tflite"),
+    "interpreter": ("ai_edge_litert.interpreter", "mobile_enhance.runtime"),
     "compiled": ("ai_edge_litert.compiled_model",),
-    "end_to_end": ("ai_edge_litert.interpreter", "mobile_enhance.export.tflite", "PIL.Image"),
+    "end_to_end": ("ai_edge_litert.interpreter", "mobile_enhance.runtime", "PIL.Image"),
     "keras": ("mobile_enhance.compat", "mobile_enhance.models", "mobile_enhance.models.stats"),
     "matmul": ("numpy",),
 }

@@ -1,4 +1,5 @@
-"""``mobile-enhance evaluate``: PSNR / SSIM / MS-SSIM of models against targets, beside the input's."""
+"""``mobile-enhance evaluate``: PSNR / SSIM / MS-SSIM of models against targets, beside the
+input's (for super-resolution models, beside a bicubic upsampling of the input)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from absl import flags
 NAME = "evaluate"
 HELP = (
     "Score models on held-out pairs: --model=A.tflite[,B.tflite] and/or --run_dir=DIR[,DIR], "
-    "--data=dped:PATH [--phone=iphone] or --data=pairs:IN,TARGET [--limit=N] [--output=FILE.json]."
+    "--data=dped:PATH [--phone=iphone] or --data=pairs:IN,TARGET [--limit=N] [--output=FILE.json]. "
+    "Super-resolution models (all of one upscale S) take --data=pairs:LR_DIR,HR_DIR, targets S times "
+    "their inputs, and are compared with a bicubic xS upsampling of the input."
 )
 
 
 def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_list("model", [], "Comma-separated .tflite files (float and quantized side by side).", flag_values=fv)
     flags.DEFINE_list("run_dir", [], "Comma-separated training run folders (their Keras generator).", flag_values=fv)
-    flags.DEFINE_string("data", None, "dped:ROOT (its test_data/patches) or pairs:IN_DIR,TARGET_DIR.", flag_values=fv)
+    flags.DEFINE_string("data", None, "dped:ROOT (its test_data/patches) or pairs:IN_DIR,TARGET_DIR "
+                        "(for xS super-resolution models: pairs:LR_DIR,HR_DIR, HR S times LR).", flag_values=fv)
     flags.DEFINE_enum("phone", "iphone", ["iphone", "blackberry", "sony"], "DPED phone.", flag_values=fv)
     flags.DEFINE_integer("limit", None, "Score only the first N pairs (natural name order).", flag_values=fv)
     flags.DEFINE_string("output", None, "Also write the report as JSON to this file.", flag_values=fv)
