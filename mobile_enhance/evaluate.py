@@ -145,6 +145,8 @@ def tflite_system(path, num_threads: int | None = None, tile: int | None = None)
         "upscale": model.upscale,
         "run_as": (f"tiles of {_size(*model.tile)}, overlap {model.overlap}" if (tile or not model.dynamic) else "whole image"),
     }
+    if model.contract.warning:  # no sidecar: the contract was read from the file
+        info["warning"] = model.contract.warning
     system = System(Path(path).name, "tflite", info, upscale=model.upscale)
 
     def run(image):

@@ -303,7 +303,9 @@ def test_folder_progress_and_output_names(models, tmp_path, capsys):
     assert [ln.split("]")[0] for ln in err.splitlines() if ln.startswith("enhance [")] == ["enhance [1/3", "enhance [2/3", "enhance [3/3"]
     assert "enhanced 3 photos" in out
     rc, _, err = enhance(capsys, folder, "--output", tmp_path / "quiet", "--model", models["id4"], "--quiet")
-    assert rc == 0 and err == ""
+    # quiet leaves only the line saying the file has no sidecar
+    assert rc == 0 and err.splitlines() == [f"mobile-enhance enhance: warning: {models['id4']}: no sidecar id4.json; size multiple 4 "
+                                            "and upscale 1 probed, mode float32 from its tensor types"]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -67,3 +67,23 @@ def test_the_schema_refuses_what_it_does_not_describe(tmp_path):
     assert made["input"] == exported["input"] and made["output"] == exported["output"]
     assert made["file"]["sha256"] == exported["file"]["sha256"] and made["quantization"] == {"mode": "float32"}
     assert np.array_equal(made["output"]["shape"], [1, 100, 100, 3]) and made["upscale"] == 1
+
+
+def test_a_file_without_sidecar_runs_with_one_warning_line(tmp_path, capsys):
+    from PIL import Image
+
+    from mobile_enhance.cli import main
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes((SHIPPED / "default_int8.tflite").read_bytes())
+    Image.fromarray(np.full((64, 80, 3), 120, np.uint8)).save(tmp_path / "a.png")
+    assert main(["mobile-enhance", "enhance", str(tmp_path / "a.png"), f"--output={tmp_path / 'out'}", f"--model={model}", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mobile-enhance enhance: warning: {model}: no sidecar m.json; contract read from its tensors, mode int8 from its tensor types"]
+    assert (tmp_path / "out" / "a.jpg").exists()
+    for sub in ("in", "target"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(np.full((100, 100, 3), 120, np.uint8)).save(tmp_path / sub / "0.png")
+    assert main(["mobile-enhance", "evaluate", f"--model={model}", f"--data=pairs:{tmp_path / 'in'},{tmp_path / 'target'}", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert f"mobile-enhance evaluate: warning: {model}: no sidecar m.json;" in captured.err and "m.tflite" in captured.out

@@ -79,6 +79,8 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         progress.t0 = time.monotonic()  # the rate counts photos, not loading the model
         if not quiet:
             progress.message(f"model: {model.describe()}, {threads} thread{'s' if threads != 1 else ''}")
+        if model.contract.warning:  # no sidecar: the contract was read from the file
+            print(f"{prog}: warning: {model.contract.warning}", file=sys.stderr)
         warning = model.quality_warning()
         if warning:
             print(f"{prog}: {warning}", file=sys.stderr)

@@ -62,6 +62,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         )
     finally:
         progress.close()
+    for row in report["results"]:
+        if row.get("warning"):
+            print(f"{prog}: warning: {row['warning']}", file=sys.stderr)
     print(format_table(report))
     if fv["output"].value:
         print(f"report: {Path(fv['output'].value)}")
