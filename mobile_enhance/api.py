@@ -140,9 +140,11 @@ def export(
       weights: a ``.weights.h5`` file (with ``model``) or a ``.keras`` model file.
       model: the architecture of ``weights`` (a registry name).
       model_kwargs: the architecture's arguments for ``weights``: a dict, or JSON text.
-      quant: ``float32``, ``float16``, ``dynamic``, ``int8`` or ``qat_int8``.
-      size: ``"HxW[,HxW...]"``, ``"dynamic"``, a preset of :data:`SIZE_PRESETS`, or a list
-        of ``(H, W)`` / ``None``; see :func:`parse_sizes`.
+      quant: an export mode, ``float32``, ``float16``, ``dynamic``, ``int8`` or ``qat_int8``
+        (:data:`mobile_enhance.export.modes.MODES`).
+      size: the file's input size: ``"HxW[,HxW...]"``, ``"dynamic"``, a preset of
+        :data:`SIZE_PRESETS`, or a list of ``(H, W)`` / ``None``; see :func:`parse_sizes`.
+        A super-resolution model (a card's ``upscale`` s > 1) writes ``sH x sW``.
       data: data for calibration and fidelity (default: the run's own), e.g. ``dped:PATH``.
       phone: DPED phone for ``data="dped:PATH"``.
       io: int8 modes: input/output type ``uint8``, ``int8`` or ``float32``.
@@ -161,7 +163,8 @@ def export(
 
     Returns:
       One :class:`mobile_enhance.export.ExportResult` per size (path, sidecar, and
-      ``warnings``: lines the user should read, e.g. a float model worse than its input).
+      ``warnings``: lines the user should read, e.g. a float model worse than its input, or
+      for super-resolution than bicubic upscaling).
 
     Raises:
       UserError: a missing or contradictory argument; ``ExportError`` (a bad run folder or
@@ -211,15 +214,20 @@ def export(
 
 
 def _export_warnings(sidecar: dict, patch: int | None) -> list[str]:
-    """Say so when the float model itself scores below its unprocessed input at the export size."""
-    f = sidecar["fidelity"]
-    if "float_vs_target" not in f or f["float_vs_target"]["psnr"] >= f["input_vs_target"]["psnr"]:
+    """Say so when the float model itself scores below its baseline at the export size: the
+    unprocessed input, or for super-resolution (``upscale`` > 1) the input bicubic-upscaled.
+    ``patch``: the data source's target patch side (the model was trained on inputs of
+    ``patch / upscale``)."""
+    f, s = sidecar["fidelity"], sidecar.get("upscale", 1)
+    key, baseline = ("bicubic_vs_target", "bicubic upscale of its input") if s > 1 else ("input_vs_target", "unprocessed input")
+    if "float_vs_target" not in f or key not in f or f["float_vs_target"]["psnr"] >= f[key]["psnr"]:
         return []
     (fh, fw) = f["size"]
-    line = (f"at {fh}x{fw} the float model itself is {f['input_vs_target']['psnr'] - f['float_vs_target']['psnr']:.2f} dB below "
-            "its unprocessed input against the targets")
-    if patch and [fh, fw] != [patch, patch]:
-        line += (f" (trained on {patch}x{patch} patches: export --size={patch}x{patch} and let `mobile-enhance enhance` tile, "
+    line = (f"at {fh}x{fw} the float model itself is {f[key]['psnr'] - f['float_vs_target']['psnr']:.2f} dB below "
+            f"its {baseline} against the targets")
+    trained = patch // s if patch else None
+    if trained and [fh, fw] != [trained, trained]:
+        line += (f" (trained on {trained}x{trained} patches: export --size={trained}x{trained} and let `mobile-enhance enhance` tile, "
                  "or train on larger patches)")
     return [line]
 
@@ -429,14 +437,18 @@ def evaluate(
     threads: int | None = None,
     on_pair: Callable | None = None,
 ) -> dict:
-    """PSNR / SSIM / MS-SSIM of models on held-out pairs, beside the unprocessed input's,
-    as ``mobile-enhance evaluate`` (see :mod:`mobile_enhance.evaluate`).
+    """PSNR / SSIM / MS-SSIM of models on held-out pairs, beside the unprocessed input's
+    (for super-resolution models, beside a bicubic upsampling of the input), as
+    ``mobile-enhance evaluate`` (see :mod:`mobile_enhance.evaluate`). Scoring ``.tflite``
+    files imports no TensorFlow; a run folder's generator does.
 
     Args:
       model: ``.tflite`` files (a path, a list, or a comma-separated string); float and
         quantized files are listed side by side.
-      run_dir: training run folders (their Keras generator), likewise.
-      data: ``dped:ROOT`` (its ``test_data/patches``) or ``pairs:IN_DIR,TARGET_DIR`` (required).
+      run_dir: training run folders (their Keras generator), likewise. All models must
+        share one upscale ``s`` (the file's, the run's model card's).
+      data: ``dped:ROOT`` (its ``test_data/patches``) or ``pairs:IN_DIR,TARGET_DIR`` (required);
+        for ``s > 1``, ``pairs:LR_DIR,HR_DIR`` with each target ``s`` times its input.
       phone: the DPED phone.
       limit: score only the first ``limit`` pairs (natural name order).
       output: also write the report as JSON to this file (its folder must exist).
@@ -446,13 +458,14 @@ def evaluate(
         naming the files of a skipped pair, else ``None``.
 
     Returns:
-      The report dict: ``data``, ``phone`` (``None`` unless DPED), ``pairs_evaluated``,
-      ``pairs_skipped``, ``skipped`` (one line each), ``image_sizes``, and ``results``:
-      one row per system, the input first, with its ``psnr``, ``ssim`` and ``ms_ssim`` means.
+      The report dict: ``data``, ``phone`` (``None`` unless DPED), ``upscale``,
+      ``pairs_evaluated``, ``pairs_skipped``, ``skipped`` (one line each), ``image_sizes``,
+      and ``results``: one row per system, the row to beat first (``input``, or
+      ``bicubic xS`` when ``s > 1``), with its ``psnr``, ``ssim`` and ``ms_ssim`` means.
 
     Raises:
       UserError: nothing to evaluate, no or bad data, a bad tile or output path, a model
-        that cannot be loaded, or no pair that could be scored.
+        that cannot be loaded, models of different upscales, or no pair that could be scored.
     """
     from pathlib import Path
 

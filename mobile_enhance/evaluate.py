@@ -205,12 +205,10 @@ def keras_system(run_dir, tile: int | None = None, overlap: int = 32) -> System:
 def bicubic_system(upscale: int) -> System:
     """The row to beat for ``upscale``-times super-resolution: the input rounded to 8 bits
     and upsampled by PIL's bicubic resize (``SRSource.make_pair``'s convention)."""
-    from PIL import Image
+    from mobile_enhance.data.images import bicubic_upscale
 
     def run(image):
-        h, w = image.shape[:2]
-        small = Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8))
-        return np.asarray(small.resize((upscale * w, upscale * h), Image.BICUBIC), np.float32) / 255.0
+        return bicubic_upscale(np.clip(image, 0.0, 1.0), upscale)
 
     what = f"the input upsampled x{upscale} by PIL bicubic (8-bit)"
     return System(f"bicubic x{upscale}", "bicubic", {"what": what, "upscale": upscale}, run=run, upscale=upscale)

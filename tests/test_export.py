@@ -69,6 +69,49 @@ def test_every_model_exports_in_every_mode(name, source, tmp_path):
     assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
 
 
+def test_export_modes_are_one_table_the_sidecar_and_the_cli_share():
+    from absl import flags
+
+    from mobile_enhance.cli import export_cmd
+    from mobile_enhance.export.modes import DEFAULT_MIN_PSNR, MODES, ExportOptions, get_mode
+    from mobile_enhance.runtime.sidecar import MODES as SIDECAR_MODES
+
+    assert tuple(MODES) == EXPORT_MODES == SIDECAR_MODES
+    assert all(MODES[name].name == name for name in MODES)
+    fv = flags.FlagValues()
+    export_cmd.define_flags(fv)
+    assert fv["quant"].parser.enum_values == list(MODES)
+    assert DEFAULT_MIN_PSNR == {"float32": 60.0, "float16": 40.0, "dynamic": 30.0, "int8": 28.0, "qat_int8": 28.0}
+    assert {name: m.converter for name, m in MODES.items()} == {
+        "float32": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8", "qat_int8": "int8"}
+    options = ExportOptions(io_dtype="int8", calibration_count=5, qat_steps=7, qat_target="float", qat_ranges="minmax")
+    floats = {"io_dtype": "float32", "calibration_images": 0, "qat_steps": 0, "qat_target": None, "qat_ranges": None}
+    assert {name: m.settings(options) for name, m in MODES.items()} == {
+        "float32": floats, "float16": floats, "dynamic": floats,
+        "int8": {**floats, "io_dtype": "int8", "calibration_images": 5},
+        "qat_int8": {"io_dtype": "int8", "calibration_images": 5, "qat_steps": 7, "qat_target": "float", "qat_ranges": "minmax"}}
+    assert all(list(m.settings(options)) == list(floats) for m in MODES.values())  # one key order in every sidecar
+    from mobile_enhance.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown quantization mode 'int4'; known quantization modes: dynamic, float16"):
+        get_mode("int4")
+    with pytest.raises(UnknownNameError, match="int4"):
+        export_model(build_model("srcnn"), "unused.tflite", "int4")
+
+
+def test_the_table_and_the_export_help_import_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib; from mobile_enhance.export.modes import MODES; from mobile_enhance.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out: main(['mobile-enhance', 'export', '--help'])\n"
+            "assert 'qat_int8: full integer' in out.getvalue(), out.getvalue()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_guard_refuses_a_bad_calibration_and_writes_nothing(tmp_path):
     root = make_dped_tree(tmp_path, train=6, test=4, size=64)
     for p in (root / "iphone" / "training_data" / "iphone").glob("*.jpg"):
@@ -249,7 +292,7 @@ def test_quantization_debug_script_ranks_tensors_by_error(dped_root, tmp_path):
 
 def test_qat_finetune_is_reproducible(source):
     # muxdemux draws noise in training: the fine-tune must still give the same weights twice
-    from mobile_enhance.export.exporter import qat_finetune
+    from mobile_enhance.quantization import qat_finetune
 
     keras.utils.set_random_seed(0)
     model = build_model("muxdemux")
@@ -261,7 +304,7 @@ def test_qat_target_float_keeps_the_float_model_and_data_follows_the_targets(sou
     # an untrained model is far from the targets: fine-tuned to its own float output it
     # must stay near it, fine-tuned to the data it must move towards the targets
     from mobile_enhance.errors import UnknownNameError
-    from mobile_enhance.export.exporter import qat_finetune
+    from mobile_enhance.quantization import qat_finetune
 
     keras.utils.set_random_seed(0)
     model = build_model("srcnn")

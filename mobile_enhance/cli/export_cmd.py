@@ -9,13 +9,20 @@ HELP = "Export a trained model to .tflite (+ JSON sidecar): --run_dir=DIR or --w
 
 
 def define_flags(fv: flags.FlagValues) -> None:
+    from mobile_enhance.export.modes import DEFAULT_PERCENTILE, DEFAULT_TUNE_SWEEPS, MODES  # the table, without TensorFlow
+
     flags.DEFINE_string("run_dir", None, "Training run folder (config + checkpoints).", flag_values=fv)
     flags.DEFINE_string("weights", None, "A .weights.h5 file (with --model) or a .keras model file.", flag_values=fv)
     flags.DEFINE_string("model", None, "Architecture of --weights (see `mobile-enhance models`).", flag_values=fv)
     flags.DEFINE_string("model_kwargs", "{}", "Architecture arguments of --weights, as JSON.", flag_values=fv)
-    flags.DEFINE_enum("quant", "float32", ["float32", "float16", "dynamic", "int8", "qat_int8"], "Quantization mode.", flag_values=fv)
+    flags.DEFINE_enum(
+        "quant", "float32", list(MODES),
+        "Quantization mode: " + "; ".join(f"{m.name}: {m.summary}" for m in MODES.values()) + ".",
+        flag_values=fv,
+    )
     flags.DEFINE_string(
-        "size", "100x100", "HxW[,HxW...], 'dynamic', or presets patch (100x100), hd (720x1280), iphone (1536x2048).", flag_values=fv
+        "size", "100x100", "Input size HxW[,HxW...], 'dynamic', or presets patch (100x100), hd (720x1280), iphone (1536x2048); "
+        "an x4 super-resolution model's output is 4 times it.", flag_values=fv
     )
     flags.DEFINE_string("output", None, "Output .tflite path (the sidecar goes beside it as .json).", flag_values=fv)
     flags.DEFINE_string("data", None, "Data for calibration/fidelity (default: the run's own).", flag_values=fv)
@@ -32,11 +39,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     flags.DEFINE_float(
-        "calibration_percentile", 99.9,
+        "calibration_percentile", DEFAULT_PERCENTILE,
         "int8, qat_int8: share (%) of each activation's calibration values its int8 range covers (100: min to max).", flag_values=fv,
     )
     flags.DEFINE_integer(
-        "tune_ranges", 2, "int8, qat_int8: passes over the graph choosing each activation's range by how close the quantized output stays to the "
+        "tune_ranges", DEFAULT_TUNE_SWEEPS,
+        "int8, qat_int8: passes over the graph choosing each activation's range by how close the quantized output stays to the "
         "float model on the calibration images (0: ranges as calibrated; each pass quantizes and runs the model twice per activation).",
         lower_bound=0, flag_values=fv,
     )
@@ -47,7 +55,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer(
         "fidelity_images", 16, "Held-out pairs for the fidelity figures (more: steadier figures, more memory at large sizes).", flag_values=fv
     )
-    flags.DEFINE_float("min_psnr", None, "Fidelity floor, dB against the float model (default per mode).", flag_values=fv)
+    flags.DEFINE_float(
+        "min_psnr", None, "Fidelity floor, dB against the float model (default per mode: "
+        + ", ".join(f"{m.name} {m.min_psnr:g}" for m in MODES.values()) + ").", flag_values=fv,
+    )
     flags.DEFINE_boolean("force", False, "Write the file even below the fidelity floor.", flag_values=fv)
     flags.DEFINE_string("saved_model", None, "Also write a TensorFlow SavedModel to this folder.", flag_values=fv)
 
@@ -88,7 +99,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         line = f"wrote {r.path} ({r.sidecar['file']['bytes'] / 1e6:.2f} MB, {r.sidecar['quantization']['mode']}): "
         line += f"{f['tflite_vs_float']['psnr']:.2f} dB vs float"
         if "tflite_vs_target" in f:
-            line += f"; vs targets {f['tflite_vs_target']['psnr']:.2f} dB (float {f['float_vs_target']['psnr']:.2f}, input {f['input_vs_target']['psnr']:.2f})"
+            baseline, key = ("bicubic", "bicubic_vs_target") if "bicubic_vs_target" in f else ("input", "input_vs_target")
+            line += (f"; vs targets {f['tflite_vs_target']['psnr']:.2f} dB (float {f['float_vs_target']['psnr']:.2f}, "
+                     f"{baseline} {f[key]['psnr']:.2f})")
         if r.sidecar["forced"]:
             line += " [FORCED below the floor]"
         print(line)

@@ -74,3 +74,19 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000) ->
         raise BadImageError(f"{path}: no such file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise BadImageError(f"{path}: cannot be read as an image ({error})") from None
+
+
+def bicubic_upscale(images, scale: int) -> np.ndarray:
+    """``(N, H, W, 3)`` (or one ``(H, W, 3)``) images in [0, 1] -> ``scale`` times larger:
+    each rounded to 8 bits and resized with PIL's bicubic filter, as an ``sr:`` source makes
+    its inputs (:class:`mobile_enhance.data.sources.SRSource`); the baseline a
+    super-resolution model has to beat (export's fidelity, evaluate's row)."""
+    images = np.asarray(images, np.float32)
+    if images.ndim == 3:
+        return bicubic_upscale(images[None], scale)[0]
+    out = []
+    for image in images:
+        h, w = image.shape[:2]
+        pixels = Image.fromarray(np.clip(np.round(image * 255), 0, 255).astype(np.uint8))
+        out.append(np.asarray(pixels.resize((w * scale, h * scale), Image.BICUBIC), np.float32) / 255.0)
+    return np.stack(out)
