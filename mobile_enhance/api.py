@@ -598,3 +598,31 @@ def train(
             raise UserError(f"{config}: {err}" if isinstance(config, (str, Path)) else str(err)) from None
     result = run_training(resolved, run_dir, resume=resume, progress=progress, card=card)
     return {**result, "config": resolved, "run_dir": run_dir}
+
+
+def import_weights(format: str | None, checkpoint, run_dir) -> dict:  # noqa: A002 - the CLI's flag name
+    """Turn an author's published model into a run folder (``mobile-enhance import``).
+
+    Args:
+      format: a format of :data:`mobile_enhance.importers.IMPORTERS` (``dped_tf1``: DPED's
+        published TF1 generators).
+      checkpoint: the published weights: a checkpoint prefix (``models_orig/iphone_orig``) or file.
+      run_dir: the run folder to write (must not exist, or be empty).
+
+    Returns:
+      ``{"run_dir", "model", "model_kwargs", "imported"}``; the run folder takes export,
+      bench, enhance, evaluate and ``train --init_from`` like a training run.
+
+    Raises:
+      UserError: a missing argument, an unknown format, a source that is missing, of
+        another network or damaged (named, with its variable); nothing is written then.
+    """
+    from mobile_enhance.importers import format_names, import_weights as run_import
+
+    if not format:
+        raise UserError(f"--format is required; known formats: {', '.join(format_names())}")
+    if not checkpoint:
+        raise UserError("--checkpoint=PATH is required (the published weights)")
+    if not run_dir:
+        raise UserError("--run_dir is required (the run folder to write)")
+    return run_import(format, checkpoint, run_dir)

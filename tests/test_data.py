@@ -136,7 +136,7 @@ def test_sr_and_unpaired(tmp_path):
 
 
 def test_unknown_kind_lists_known():
-    with pytest.raises(UnknownNameError, match="dped, pairs, sr, synthetic, unpaired"):
+    with pytest.raises(UnknownNameError, match="dped, pairs, photos, sr, synthetic, unpaired"):
         parse_data_spec("dpde:/x")
 
 

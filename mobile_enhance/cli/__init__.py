@@ -14,11 +14,11 @@ import sys
 
 from absl import flags
 
-from mobile_enhance.cli import bench_cmd, enhance_cmd, evaluate_cmd, export_cmd, models_cmd, train_cmd
+from mobile_enhance.cli import bench_cmd, enhance_cmd, evaluate_cmd, export_cmd, import_cmd, models_cmd, train_cmd
 from mobile_enhance.errors import UnknownNameError, UserError
 
 PROG = "mobile-enhance"
-COMMANDS = {module.NAME: module for module in (models_cmd, train_cmd, export_cmd, bench_cmd, enhance_cmd, evaluate_cmd)}
+COMMANDS = {module.NAME: module for module in (models_cmd, train_cmd, import_cmd, export_cmd, bench_cmd, enhance_cmd, evaluate_cmd)}
 
 
 def usage() -> str:

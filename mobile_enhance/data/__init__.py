@@ -1,7 +1,8 @@
 """Data sources for training, named at the user boundary by ``KIND:PATH``.
 
 ``--data=dped:PATH`` (with ``phone``), ``pairs:IN,TARGET``, ``synthetic:PATH``,
-``sr:PATH``, ``unpaired:A,B``. See :mod:`mobile_enhance.data.sources`.
+``sr:PATH``, ``unpaired:A,B``, and for export only ``photos:PATH`` (crops without targets).
+See :mod:`mobile_enhance.data.sources`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from mobile_enhance.data.sources import (
     PHONES,
     DataError,
+    PhotoOnlySource,
     Source,
     SRSource,
     SyntheticSource,
@@ -18,10 +20,10 @@ from mobile_enhance.data.sources import (
 )
 from mobile_enhance.errors import UnknownNameError
 
-SOURCE_KINDS = ("dped", "pairs", "synthetic", "sr", "unpaired")
+SOURCE_KINDS = ("dped", "pairs", "synthetic", "sr", "unpaired", "photos")
 
 #: What each source yields, in the terms of a model card's ``trains_on``.
-DATA_KINDS = {"dped": "paired", "pairs": "paired", "synthetic": "paired", "sr": "sr", "unpaired": "unpaired"}
+DATA_KINDS = {"dped": "paired", "pairs": "paired", "synthetic": "paired", "sr": "sr", "unpaired": "unpaired", "photos": "photos"}
 
 
 def parse_data_spec(spec: str) -> tuple[str, list[str]]:
@@ -60,6 +62,8 @@ def make_source(
         return SyntheticSource(paths[0], patch_size, seed, augment, val_fraction)
     if kind == "sr":
         return SRSource(paths[0], patch_size, seed, augment, val_fraction, scale=upscale if upscale > 1 else 4, upsample=upscale == 1)
+    if kind == "photos":
+        return PhotoOnlySource(paths[0], patch_size, seed, augment, val_fraction)
     return UnpairedSource(paths[0], paths[1], patch_size, seed, augment)
 
 

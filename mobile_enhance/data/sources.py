@@ -391,6 +391,19 @@ class SyntheticSource(PhotoSource):
         return self.degradation(crop, rng, frame=where), crop
 
 
+class PhotoOnlySource(PhotoSource):
+    """Crops of any photos with no targets (``photos:PATH``): calibration and fidelity data
+    for exporting a model from elsewhere (an imported one) that was not trained on a data
+    source of ours. Each example is ``(crop, crop)``; ``has_targets`` is False, so export
+    measures fidelity against the float model only."""
+
+    kind = "photos"
+    has_targets = False
+
+    def make_pair(self, crop, where, rng):
+        return crop, crop
+
+
 class SRSource(PhotoSource):
     """(bicubic x``scale`` down, original) pairs for the super-resolution references.
 

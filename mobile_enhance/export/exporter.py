@@ -272,6 +272,7 @@ def export_model(
         fh, fw = size if size is not None else ((input_side(source),) * 2 if source is not None else (4 * multiple,) * 2)
         x, y = heldout_pairs(source, fh, fw, fidelity_count, upscale)
         held_out = x is not None
+        targets = held_out and getattr(source, "has_targets", True)
         if not held_out:
             rng = np.random.default_rng(0)
             x = rng.random((4, fh, fw, 3), dtype=np.float32)
@@ -279,12 +280,15 @@ def export_model(
         lite_out = run_tflite(blob, x)
         fidelity = {
             "images": int(len(x)),
-            "images_from": "held-out pairs of the training data source" if held_out else "uniform random inputs (no data source)",
+            "images_from": ("held-out pairs of the training data source" if targets else
+                            f"held-out crops of {source.describe()} (no targets: fidelity against the float model only)"
+                            if held_out else "uniform random inputs (no data source)"),
             "size": [fh, fw],
-            "tflite_vs_float": _image_quality(lite_out, float_out),
+            # both clipped to the image range, as the pixels a user gets (DPED's 0.58 tanh overshoots it)
+            "tflite_vs_float": _image_quality(lite_out, np.clip(float_out, 0.0, 1.0)),
             "max_abs_diff_vs_float": float(np.abs(np.clip(lite_out, 0, 1) - np.clip(float_out, 0, 1)).max()),
         }
-        if held_out:
+        if targets:
             fidelity.update(float_vs_target=_image_quality(float_out, y), tflite_vs_target=_image_quality(lite_out, y))
             if upscale == 1:
                 fidelity["input_vs_target"] = _image_quality(x, y)

@@ -108,6 +108,8 @@ class TrainConfig:
         folder's latest checkpoint or a ``.weights.h5`` file (fine-tuning: step 0, fresh
         optimizer); "" starts from scratch. A later stage starts from a run of the stage
         before it.
+      imported: for a run made by ``mobile-enhance import``: ``{format, source, files,
+        sha256}`` of the published weights it holds (such a run has no data source).
     """
 
     model: str = "fast_dped"
@@ -128,6 +130,7 @@ class TrainConfig:
     distribute: str = "default"
     seed: int = 0
     init_from: str = ""
+    imported: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"format": RUN_FORMAT, **dataclasses.asdict(self)}
@@ -144,7 +147,7 @@ class TrainConfig:
 def _flatten(data, prefix=""):
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and key not in ("model_kwargs",):
+        if isinstance(value, dict) and key not in ("model_kwargs", "imported"):
             yield from _flatten(value, path + ".")
         else:
             yield path, value
