@@ -26,9 +26,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import io
-import os
 import re
-import sys
 import time
 from pathlib import Path
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_enhance.compat import keras, tf
+from mobile_enhance.data.images import bicubic_upscale
 from mobile_enhance.export.analysis import operator_names, xnnpack_leftovers
 from mobile_enhance.export.errors import ExportError, FidelityError
 from mobile_enhance.export.modes import (  # noqa: F401 - DEFAULT_PERCENTILE, TUNE_PIXELS: re-exported
@@ -40,7 +41,6 @@ from mobile_enhance.export.modes import (  # noqa: F401 - DEFAULT_PERCENTILE, TU
     get_mode,
 )
 from mobile_enhance.export.samples import (  # noqa: F401 - mosaic, representative_inputs: re-exported
-    bicubic_upscale,
     heldout_pairs,
     input_side,
     mosaic,

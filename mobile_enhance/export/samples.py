@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobile_enhance.data.images import bicubic_upscale  # noqa: F401 - the export stage's baseline
-
 
 def source_upscale(source) -> int:
     """Target side over input side of the pairs ``source`` yields (1: same size)."""
