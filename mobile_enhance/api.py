@@ -27,9 +27,11 @@ def describe_models(height: int = 720, width: int = 1280) -> list[dict]:
     discriminators`` (each ``{name, builder, sees, gan_loss, judges}``), plus
     ``gmacs_at`` (the size asked), ``counted_at`` (the size counted) and the card's
     ``inverse``, ``losses``, ``preset`` and ``stages``. Counts come from the built graphs
-    (see :mod:`mobile_enhance.models.stats`). ``height x width`` is the input size; a model
-    whose strides do not divide it is counted at the padded size it would run at
-    (``counted_at``), e.g. RSGUNet runs a 720x1280 image as 736x1280.
+    (see :mod:`mobile_enhance.models.stats`). ``height x width`` is the output size, as
+    PIRM 2018 timed super-resolution (Track A) for a given output: the input of a model
+    that upscales ``s`` times is ``height/s x width/s`` (``counted_at`` is the input size
+    counted). A model whose strides do not divide it is counted at the padded size it
+    would run at, e.g. RSGUNet runs a 720x1280 image as 736x1280.
     """
     from mobile_enhance.models import CARDS, build_model, padded_size
     from mobile_enhance.models.stats import count_macs, count_params
@@ -37,7 +39,7 @@ def describe_models(height: int = 720, width: int = 1280) -> list[dict]:
     rows = []
     for name, card in CARDS.items():
         model = build_model(name)
-        run_h, run_w = padded_size(name, height, width)
+        run_h, run_w = padded_size(name, max(1, height // card.upscale), max(1, width // card.upscale))
         facts = card.describe()
         rows.append(
             {
@@ -533,8 +535,8 @@ def train(
     Args:
       run_dir: the run folder (config, checkpoints, logs, metrics).
       model: registry name; may be omitted with ``config`` (its model) or ``resume``.
-      data: ``dped:PATH``, ``pairs:IN,TARGET``, ``synthetic:PATH``, ``sr:PATH`` or
-        ``unpaired:A,B``.
+      data: ``dped:PATH``, ``pairs:IN,TARGET``, ``synthetic:PATH``, ``blur:PATH``, ``sr:PATH``
+        or ``unpaired:A,B``.
       resume: continue the run in ``run_dir`` from its latest checkpoint, with the run's own
         config (only ``steps`` may be given).
       config: a resolved config to start from instead of the card's preset: a path to a

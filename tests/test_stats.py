@@ -19,3 +19,11 @@ def test_dped_macs_scale_with_pixels():
     # DPED is all stride-1 convs: MACs = pixels x (params of conv kernels).
     kernel_params = sum(w.numpy().size for w in model.weights if "kernel" in w.name)
     assert count_macs(model, 20, 30) == 20 * 30 * kernel_params
+
+
+def test_the_in_graph_bicubic_counts_as_the_convolution_it_runs():
+    from mobile_enhance.models.layers import LegacyBicubicUpsample
+
+    x = keras.Input((None, None, 3))
+    model = keras.Model(x, LegacyBicubicUpsample(4)(x))
+    assert count_macs(model, 5, 7) == 5 * 7 * (4 * 4 * 3) * (4 * 4 * 3)  # a 4x4 conv from 3 to 48 channels per input pixel

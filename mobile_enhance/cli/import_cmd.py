@@ -28,5 +28,6 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
     imported = result["imported"]
     print(f"imported {imported['source']} ({imported['format']}, sha256 {imported['sha256'][:12]}...) as a "
           f"{result['model']} {result['model_kwargs'] or ''} run: {result['run_dir']}")
-    print(f"next: mobile-enhance export --run_dir={result['run_dir']} --quant=int8 --data=synthetic:PHOTOS --output=model.tflite")
+    print(f"next: mobile-enhance export --run_dir={result['run_dir']} --quant=int8 --data=photos:PHOTOS --output=model.tflite")
+    print("  (PHOTOS: any folder of photos, for calibration and the fidelity against the float model; the run has no data source)")
     return 0

@@ -30,7 +30,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
             r["name"],
             r["paper"],
             f"{r['parameters']:,}",
-            f"{r['gmacs']:.2f}" + ("" if r["counted_at"] == padded else "*"),
+            f"{r['gmacs']:.2f}" + ("†" if r["upscale"] > 1 else "" if r["counted_at"] == padded else "*"),
             str(r["size_multiple"]),
             str(r["upscale"]),
             ", ".join(r["trains_on"]),
@@ -38,7 +38,10 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         ]
         for r in rows
     ]
-    notes = [f"* counted at the padded size the model runs at ({r['counted_at']})" for r in rows if r["counted_at"] != padded]
+    notes = [f"* counted at the padded size the model runs at ({r['counted_at']})" for r in rows
+             if r["upscale"] == 1 and r["counted_at"] != padded]
+    ups = sorted({(r["upscale"], r["counted_at"]) for r in rows if r["upscale"] > 1})
+    notes += [f"† x{s}: counted for a {width}x{height} output, from a {at.split('x')[1]}x{at.split('x')[0]} input" for s, at in ups]
     if fv["format"].value == "markdown":
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join("---" for _ in header) + "|")

@@ -11,7 +11,8 @@ HELP = "Train a model: --model=NAME --data=KIND:PATH --run_dir=DIR [--resume]."
 def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string("model", None, "Model name (see `mobile-enhance models`).", flag_values=fv)
     flags.DEFINE_string(
-        "data", None, "dped:PATH, pairs:IN_DIR,TARGET_DIR, synthetic:PHOTO_DIR, sr:PHOTO_DIR or unpaired:A_DIR,B_DIR.", flag_values=fv
+        "data", None, "dped:PATH, pairs:IN_DIR,TARGET_DIR, synthetic:PHOTO_DIR, blur:PHOTO_DIR, sr:PHOTO_DIR or "
+        "unpaired:A_DIR,B_DIR.", flag_values=fv
     )
     flags.DEFINE_string("run_dir", None, "Run folder: config, checkpoints, logs, metrics.", flag_values=fv)
     flags.DEFINE_boolean("resume", False, "Continue the run in --run_dir from its latest checkpoint.", flag_values=fv)

@@ -1,6 +1,7 @@
 """Data sources for training, named at the user boundary by ``KIND:PATH``.
 
 ``--data=dped:PATH`` (with ``phone``), ``pairs:IN,TARGET``, ``synthetic:PATH``,
+``blur:PATH`` (blurred, noisy crops of sharp photos: :mod:`mobile_enhance.data.blur`),
 ``sr:PATH``, ``unpaired:A,B``, and for export only ``photos:PATH`` (crops without targets).
 See :mod:`mobile_enhance.data.sources`.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from mobile_enhance.data.sources import (
     PHONES,
+    BlurSource,
     DataError,
     PhotoOnlySource,
     Source,
@@ -20,10 +22,10 @@ from mobile_enhance.data.sources import (
 )
 from mobile_enhance.errors import UnknownNameError
 
-SOURCE_KINDS = ("dped", "pairs", "synthetic", "sr", "unpaired", "photos")
+SOURCE_KINDS = ("dped", "pairs", "synthetic", "blur", "sr", "unpaired", "photos")
 
 #: What each source yields, in the terms of a model card's ``trains_on``.
-DATA_KINDS = {"dped": "paired", "pairs": "paired", "synthetic": "paired", "sr": "sr", "unpaired": "unpaired", "photos": "photos"}
+DATA_KINDS = {"dped": "paired", "pairs": "paired", "synthetic": "paired", "blur": "paired", "sr": "sr", "unpaired": "unpaired", "photos": "photos"}
 
 
 def parse_data_spec(spec: str) -> tuple[str, list[str]]:
@@ -60,6 +62,8 @@ def make_source(
         return pairs_source(paths[0], paths[1], patch_size, seed, augment, val_fraction)
     if kind == "synthetic":
         return SyntheticSource(paths[0], patch_size, seed, augment, val_fraction)
+    if kind == "blur":
+        return BlurSource(paths[0], patch_size, seed, augment, val_fraction)
     if kind == "sr":
         return SRSource(paths[0], patch_size, seed, augment, val_fraction, scale=upscale if upscale > 1 else 4, upsample=upscale == 1)
     if kind == "photos":

@@ -1,4 +1,4 @@
-"""Training data sources: DPED, paired folders, synthetic phone-like pairs, SR, unpaired.
+"""Training data sources: DPED, paired folders, synthetic phone-like pairs, blurred pairs, SR, unpaired.
 
 Every source is a deterministic, random-access stream: example ``i`` is a pure function
 of ``(seed, i)``. Which file it comes from is given by a seeded permutation per epoch
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mobile_enhance.data.blur import Blur
 from mobile_enhance.data.images import BadImageError, list_images, read_image
 from mobile_enhance.data.synthetic import Degradation
 from mobile_enhance.errors import UserError
@@ -389,6 +390,26 @@ class SyntheticSource(PhotoSource):
 
     def make_pair(self, crop, where, rng):
         return self.degradation(crop, rng, frame=where), crop
+
+
+class BlurSource(PhotoSource):
+    """(blurred and noisy, sharp) pairs from any folder of photos (``blur:PATH``), for
+    same-size sharpening (NonBN-ResG).
+
+    The input is the crop put through :class:`mobile_enhance.data.blur.Blur`: one
+    Gaussian, defocus (disk) or motion (line) kernel, then shot and read noise, then 8-bit
+    rounding, with the kernel and its parameters drawn from the example's seed, so the
+    same seed and index always give the same pair. Held-out photos as for ``synthetic``.
+    """
+
+    kind = "blur"
+
+    def __init__(self, folder, patch_size, seed=0, augment=True, val_fraction=0.15, blur: Blur | None = None, **kw):
+        super().__init__(folder, patch_size, seed, augment, val_fraction, **kw)
+        self.blur = blur or Blur()
+
+    def make_pair(self, crop, where, rng):
+        return self.blur(crop, rng), crop
 
 
 class PhotoOnlySource(PhotoSource):

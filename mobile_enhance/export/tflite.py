@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable, Iterable
 
 import numpy as np
@@ -258,7 +257,28 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
     return build(current), report
 
 
-def percentile_ranges(calibrated: bytes, representative, percentile: float, bins: int = 4096) -> bytes:
+#: Bytes of activations :func:`percentile_ranges` keeps alive at once: the tensors it reads
+#: are made graph outputs a group at a time, so a large frame never holds every activation
+#: (DPED at 720x1280 kept 24 GB when the interpreter preserved all tensors).
+PERCENTILE_BUDGET = 1 << 30
+
+
+def _tensor_groups(graph, indices, budget: int) -> list[list[int]]:
+    """``indices`` in order, cut into groups whose float32 tensors add up to at most
+    ``budget`` bytes (a larger tensor alone)."""
+    groups, size = [[]], 0
+    for i in indices:
+        shape = graph.tensors[i].shape
+        n = 4 * int(np.prod([max(int(d), 1) for d in (shape if shape is not None else ())]))
+        if groups[-1] and size + n > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(i)
+        size += n
+    return [g for g in groups if g]
+
+
+def percentile_ranges(calibrated: bytes, representative, percentile: float, bins: int = 4096, budget: int = PERCENTILE_BUDGET) -> bytes:
     """Narrow every calibrated activation range to the central ``percentile`` % of its values.
 
     TFLite's calibration gives each activation the minimum and maximum it took over the
@@ -268,9 +288,13 @@ def percentile_ranges(calibrated: bytes, representative, percentile: float, bins
     images (``bins`` bins across its calibrated range) and its range cut where
     ``(100 - percentile) / 2`` % of the values lie beyond each end; zero stays inside.
 
+    The activations are read as extra graph outputs, one group of at most ``budget``
+    bytes per pass over the images, so memory stays bounded at any frame size.
+
     Args:
       calibrated: a calibrated float ``.tflite`` (tensors carry min/max).
-      representative: callable returning the calibration inputs, ``(1, H, W, 3)`` float32.
+      representative: callable returning the calibration inputs, ``(1, H, W, 3)`` float32
+        (called once per group).
 
     Returns:
       The same model with the narrowed ranges, ready for ``mlir_quantize``.
@@ -285,18 +309,19 @@ def percentile_ranges(calibrated: bytes, representative, percentile: float, bins
         for i, t in enumerate(graph.tensors)
         if i not in ends and t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1
     }
-    with warnings.catch_warnings():  # its "for debugging" warning: here every tensor is what we read
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
-    interpreter.allocate_tensors()
-    index = interpreter.get_input_details()[0]["index"]
     counts = {i: np.zeros(bins) for i in ranged}
-    for x in representative():
-        interpreter.set_tensor(index, np.asarray(x, np.float32))
-        interpreter.invoke()
-        for i, (low, high) in ranged.items():
-            if high > low:
-                counts[i] += np.histogram(interpreter.get_tensor(i), bins=bins, range=(low, high))[0]
+    for group in _tensor_groups(graph, [i for i, (low, high) in ranged.items() if high > low], budget):
+        probe = _unpack(calibrated)
+        probe.subgraphs[0].outputs = list(probe.subgraphs[0].outputs) + group
+        interpreter = Interpreter(model_content=_pack(probe, len(calibrated)))
+        interpreter.allocate_tensors()
+        index = interpreter.get_input_details()[0]["index"]
+        for x in representative():
+            interpreter.set_tensor(index, np.asarray(x, np.float32))
+            interpreter.invoke()
+            for i in group:
+                counts[i] += np.histogram(interpreter.get_tensor(i), bins=bins, range=ranged[i])[0]
+        del interpreter
     tail = (100.0 - percentile) / 200.0
     for i, (low, high) in ranged.items():
         if high <= low or not counts[i].sum():

@@ -50,9 +50,9 @@ class Importer:
 
 
 def _importers() -> dict:
-    from mobile_enhance.importers import dped_tf1
+    from mobile_enhance.importers import dped_tf1, enhancenet_tf
 
-    rows = (dped_tf1.IMPORTER,)
+    rows = (dped_tf1.IMPORTER, enhancenet_tf.IMPORTER)
     return {row.name: row for row in rows}
 
 

@@ -78,7 +78,8 @@ class LossTerm:
     Attributes:
       type: a key of :data:`LOSS_TYPES`.
       weight: its weight in the total.
-      kwargs: extra arguments of the loss function (e.g. ``layers`` for VGG terms).
+      kwargs: extra arguments of the loss function (e.g. ``layers`` for VGG terms, kept as
+        a list, the form the run's ``config.json`` gives back).
     """
 
     type: str
@@ -86,6 +87,8 @@ class LossTerm:
     kwargs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        # tuples as lists: the recipe equals itself after a round trip through config.json
+        object.__setattr__(self, "kwargs", {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs.items()})
         if self.type not in LOSS_TYPES:
             raise UnknownNameError("loss", self.type, LOSS_TYPES)
         if self.needs == "adversarial" and not self.disc:
@@ -98,6 +101,15 @@ class LossTerm:
             unknown = sorted(set(self.fn_kwargs) - set(taken))
             if unknown:
                 raise UserError(f"loss term {self.type!r}: unknown argument(s) {', '.join(unknown)}; it takes: {', '.join(taken) or 'none'}")
+        if LOSS_TYPES[self.type].uses_vgg and "layers" in self.kwargs:
+            from mobile_enhance.losses.vgg import LAYERS
+
+            layers = self.kwargs["layers"]
+            if isinstance(layers, str) or not layers or any(name not in LAYERS for name in layers):
+                raise UserError(f"loss term {self.type!r}: VGG-19 layers must be a non-empty list of {', '.join(LAYERS)}; got {layers!r}")
+        patch = self.kwargs.get("patch")
+        if patch is not None and (isinstance(patch, bool) or not isinstance(patch, int) or patch < 1):
+            raise UserError(f"loss term {self.type!r}: patch must be a positive whole number of feature pixels (or None), got {patch!r}")
 
     @property
     def needs(self) -> str:
@@ -146,14 +158,14 @@ RECIPES = {
 }
 
 
-def parse_losses(spec: str, card=None) -> tuple[LossTerm, ...]:
-    """A recipe name (``card``'s own first, then :data:`RECIPES`), or
-    ``type:weight[,type:weight...]``; zero weights are dropped."""
+def parse_losses(spec: str, card=None, stage: str = "") -> tuple[LossTerm, ...]:
+    """A recipe name (``card``'s own first, then :data:`RECIPES`; ``paper`` is the recipe of
+    the card's stage ``stage``), or ``type:weight[,type:weight...]``; zero weights are dropped."""
     spec = str(spec).strip()
     if ":" not in spec:
         if card is not None and spec == card.name:  # the model's own name: its paper's recipe
             spec = "paper"
-        own = card.recipe(spec) if card is not None else None
+        own = card.recipe(spec, stage) if card is not None else None
         if own is not None:
             return own
         if spec not in RECIPES:

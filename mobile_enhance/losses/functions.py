@@ -189,9 +189,39 @@ def ms_ssim_gray(enhanced, target, filter_size: int = 7, scale: float = 1000.0):
 # -- feature losses (need a VGG; see mobile_enhance.losses.vgg) ------------------------
 
 
-def content(features_enhanced: dict, features_target: dict, layers=("relu5_4",)):
-    """DPED content loss: mean squared difference of VGG-19 features, averaged over ``layers``."""
-    terms = [_per_example_mean(tf.square(features_enhanced[k] - features_target[k])) for k in layers]
+def normalize_mean_one(features_enhanced, features_target, eps: float = 1e-6):
+    """Both feature maps ``(N, H, W, C)`` divided by the target's mean over H, W and C, one
+    scalar per example (EnhanceNet §5.3: "we normalized feature activations to have a mean
+    of one").
+
+    The paper does not say over which axes. Of the two public re-implementations, one
+    divides every pixel's features by their channel mean, which is near zero wherever a
+    pixel's ReLU features are, and would erase the local contrast the texture term is
+    there to match; tensorpack divides each image's features by their own mean over
+    H, W, C. We take tensorpack's axes and the target's mean for both images: the term is
+    then an MSE of features on the scale where the target layer's mean is one, as the
+    paper says, without tensorpack's blindness to a global scaling of the estimate's
+    features (dividing each by its own mean cancels one), and with a divisor that depends
+    on the target only, so the generator's gradient is that of a scaled MSE. The mean is
+    held at ``eps`` at least.
+    """
+    scale = tf.maximum(tf.reduce_mean(features_target, axis=[1, 2, 3], keepdims=True), eps)
+    return features_enhanced / scale, features_target / scale
+
+
+def content(features_enhanced: dict, features_target: dict, layers=("relu5_4",), mean_one: bool = False):
+    """Mean squared difference of VGG-19 features per example, averaged over ``layers``.
+
+    DPED's content loss (``relu5_4``) by default. EnhanceNet's perceptual loss L_P is
+    ``layers=("pool2",)`` and ``("pool5",)`` with ``mean_one``: the features divided by
+    the target's mean first (:func:`normalize_mean_one`).
+    """
+    terms = []
+    for k in layers:
+        a, b = features_enhanced[k], features_target[k]
+        if mean_one:
+            a, b = normalize_mean_one(a, b)
+        terms.append(_per_example_mean(tf.square(a - b)))
     return tf.add_n(terms) / float(len(terms))
 
 
@@ -202,9 +232,56 @@ def gram_matrix(features):
     return tf.matmul(flat, flat, transpose_a=True) / tf.cast(shape[1] * shape[2] * shape[3], tf.float32)
 
 
-def gram_texture(features_enhanced: dict, features_target: dict, layers=("relu1_2", "relu2_2", "relu3_4")):
-    """Texture loss of EnhanceNet: squared difference of Gram matrices, summed over ``layers``."""
-    terms = [_per_example_mean(tf.square(gram_matrix(features_enhanced[k]) - gram_matrix(features_target[k]))) for k in layers]
+def _side(features, axis: int):
+    static = features.shape[axis]
+    return int(static) if static is not None else tf.shape(features)[axis]
+
+
+def patch_gram_matrices(features, patch: int):
+    """``(N, H, W, C) -> (N, T, C, C)``: the Gram matrix ``F^T F`` of each non-overlapping
+    ``patch x patch`` tile (T tiles, row-major), summed over the tile's pixels and not
+    normalised, as EnhanceNet's texture loss has it (its weights assume it).
+
+    Rows and columns past the last whole tile are left out; a map smaller than ``patch``
+    on a side is one tile of its own size on that side (EnhanceNet's conv3_1 is 32x32 on
+    128-px crops; on smaller crops the deeper maps have fewer pixels than a tile).
+    """
+    h, w = _side(features, 1), _side(features, 2)
+    ph = tf.minimum(patch, h) if isinstance(h, tf.Tensor) else min(patch, h)
+    pw = tf.minimum(patch, w) if isinstance(w, tf.Tensor) else min(patch, w)
+    rows, cols = h // ph, w // pw
+    c = features.shape[-1]
+    c = int(c) if c is not None else tf.shape(features)[-1]
+    n = tf.shape(features)[0]
+    tiles = features[:, : rows * ph, : cols * pw]
+    tiles = tf.reshape(tiles, tf.stack([n, rows, ph, cols, pw, c]))
+    tiles = tf.transpose(tiles, [0, 1, 3, 2, 4, 5])
+    tiles = tf.reshape(tiles, tf.stack([n, rows * cols, ph * pw, c]))
+    return tf.matmul(tiles, tiles, transpose_a=True)
+
+
+def gram_texture(features_enhanced: dict, features_target: dict, layers=("relu1_2", "relu2_2", "relu3_4"),
+                 patch: int | None = None, mean_one: bool = False):
+    """Texture loss: squared difference of Gram matrices, per example, summed over ``layers``.
+
+    ``patch=None``: one Gram matrix of the whole map, normalised by ``H * W * C``
+    (:func:`gram_matrix`), the mean over its entries. ``patch=P``: EnhanceNet's L_T
+    (§4.2.3, 16x16 tiles): the Gram matrices of the map's ``P x P`` tiles
+    (:func:`patch_gram_matrices`, unnormalised), the mean over tiles and entries, as
+    tensorpack's re-implementation computes it; EnhanceNet's weights (3e-7 on ``relu1_1``,
+    1e-6 on ``relu2_1`` and ``relu3_1``) assume that scale. With ``mean_one`` the features
+    are divided by the target's mean first (:func:`normalize_mean_one`).
+    """
+    terms = []
+    for k in layers:
+        a, b = features_enhanced[k], features_target[k]
+        if mean_one:
+            a, b = normalize_mean_one(a, b)
+        if patch is None:
+            ga, gb = gram_matrix(a), gram_matrix(b)
+        else:
+            ga, gb = patch_gram_matrices(a, int(patch)), patch_gram_matrices(b, int(patch))
+        terms.append(_per_example_mean(tf.square(ga - gb)))
     return tf.add_n(terms)
 
 

@@ -10,8 +10,9 @@ Weights, in this order:
 With none of them, :class:`VGGWeightsMissing` says in one line how to provide them.
 
 Layer names follow the papers: ``conv{b}_{i}`` / ``relu{b}_{i}`` (DPED's ``relu5_4`` is
-keras' ``block5_conv4`` output). Input: ``(N, H, W, 3)`` RGB float32 in [0, 1]; the
-extractor subtracts the ImageNet mean on the 0-255 scale and, for Keras (Caffe-trained)
+keras' ``block5_conv4`` output), ``pool{b}`` the 2x2 max pooling after block ``b`` (keras'
+``block{b}_pool``; EnhanceNet's ``pool2`` and ``pool5``). Input: ``(N, H, W, 3)`` RGB
+float32 in [0, 1]; the extractor subtracts the ImageNet mean on the 0-255 scale and, for Keras (Caffe-trained)
 weights, swaps to BGR, as each weight file expects.
 """
 
@@ -29,7 +30,9 @@ KERAS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
 BLOCKS = (2, 2, 4, 4, 4)
 WIDTHS = (64, 128, 256, 512, 512)
-LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate(BLOCKS, 1) for i in range(1, n + 1))
+#: The trunk's outputs in order: each block's ReLUs, then its 2x2 max pooling (``pool5``
+#: ends the trunk; EnhanceNet's perceptual loss reads ``pool2`` and ``pool5``).
+LAYERS = tuple(name for b, n in enumerate(BLOCKS, 1) for name in [f"relu{b}_{i}" for i in range(1, n + 1)] + [f"pool{b}"])
 
 
 class VGGWeightsMissing(UserError):
@@ -44,19 +47,22 @@ HOW_TO = (
 
 
 def vgg19_graph(until: str = "relu5_4") -> keras.Model:
-    """VGG-19 convolutional trunk up to layer ``until`` (random weights), outputs every relu."""
+    """VGG-19 convolutional trunk up to layer ``until`` (random weights), outputs every
+    relu and pool up to it, in the order of :data:`LAYERS`."""
     if until not in LAYERS:
         raise UserError(f"unknown VGG-19 layer {until!r}; known: {', '.join(LAYERS)}")
     inputs = keras.Input((None, None, 3), name="vgg_input")
     x, outputs = inputs, []
     for b, (n, width) in enumerate(zip(BLOCKS, WIDTHS), 1):
-        if b > 1:
-            x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{b - 1}")(x)
         for i in range(1, n + 1):
             x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{b}_{i}")(x)
             outputs.append(x)
             if f"relu{b}_{i}" == until:
                 return keras.Model(inputs, outputs, name="vgg19")
+        x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{b}")(x)
+        outputs.append(x)
+        if f"pool{b}" == until:
+            return keras.Model(inputs, outputs, name="vgg19")
     raise AssertionError("unreachable")
 
 
@@ -114,13 +120,16 @@ class VGGFeatures:
     """Callable ``images -> {layer: features}`` for the layers asked for.
 
     Args:
-      layers: names from :data:`LAYERS`, e.g. ``("relu5_4",)``.
+      layers: names from :data:`LAYERS`, e.g. ``("relu5_4",)`` or ``("pool2", "pool5")``.
       weights: path of a weights file; ``None`` searches (see module docstring).
       allow_download: try ``keras.applications`` when no file is found.
     """
 
     def __init__(self, layers=("relu5_4",), weights: str | None = None, allow_download: bool = True):
         self.layers = tuple(layers)
+        unknown = [name for name in self.layers if name not in LAYERS]
+        if unknown:
+            raise UserError(f"unknown VGG-19 layer {unknown[0]!r}; known: {', '.join(LAYERS)}")
         deepest = max(self.layers, key=LAYERS.index)
         trunk = vgg19_graph(deepest)
         path = find_weights(weights)

@@ -12,12 +12,14 @@ Every generator maps ``(N, H, W, 3)`` float32 in [0, 1] to ``(N, sH, sW, 3)`` fl
 from __future__ import annotations
 
 from mobile_enhance.errors import InputSizeError, UnknownNameError
-from mobile_enhance.models import dped, fast_dped, muxdemux, rsgunet, srcnn
+from mobile_enhance.models import dped, enhancenet, fast_dped, muxdemux, nonbn_resg, rsgunet, srcnn, srresnet
 from mobile_enhance.models.card import CardError, Discriminator, ModelCard, Preset, Stage
 from mobile_enhance.models.layers import custom_objects
 
 #: Every model's card, by registry name.
-CARDS: dict[str, ModelCard] = {card.name: card for card in (dped.CARD, fast_dped.CARD, rsgunet.CARD, muxdemux.CARD, srcnn.CARD)}
+CARDS: dict[str, ModelCard] = {card.name: card for card in (dped.CARD, fast_dped.CARD, rsgunet.CARD, muxdemux.CARD, srcnn.CARD,
+                                                             srresnet.CARD, srresnet.SRGAN_CARD, enhancenet.CARD,
+                                                             nonbn_resg.CARD)}
 
 #: The same mapping under its older name.
 MODELS = CARDS

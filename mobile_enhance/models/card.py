@@ -224,10 +224,11 @@ class ModelCard:
             raise CardError(f"model {self.name!r} has no stage {name!r}; its stages: {', '.join(stages)}")
         return stages[name or "main"]
 
-    def recipe(self, name: str):
-        """Named recipe ``name`` of this card (``paper`` is the first stage's), or ``None``."""
+    def recipe(self, name: str, stage: str = ""):
+        """Named recipe ``name`` of this card (``paper``: the recipe of stage ``stage``, by
+        default the first), or ``None``."""
         if name == "paper":
-            return tuple(self.losses)
+            return tuple(self.stage(stage).losses)
         return self.recipes.get(name)
 
     def check_recipe(self, terms, stage: Stage, data_kind: str | None = None) -> None:

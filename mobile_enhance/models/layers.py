@@ -12,6 +12,8 @@ Tensor contracts use ``(N, H, W, C)`` channels-last float32.
 
 from __future__ import annotations
 
+import numpy as np
+
 from mobile_enhance.compat import keras, tf
 
 _PACKAGE = "mobile_enhance"
@@ -403,9 +405,151 @@ class NoiseChannels(keras.layers.Layer):
         return _output_quantize_config()
 
 
+def legacy_bicubic_taps(scale: int) -> np.ndarray:
+    """``(scale, 4)`` weights of TensorFlow's legacy bicubic for output phase ``p`` (rows) on
+    input samples ``n - 1, n, n + 1, n + 2`` (columns), ``n = floor(dst / scale)``.
+
+    The legacy grid (``align_corners=False``, ``half_pixel_centers=False``) samples output
+    pixel ``dst`` at input position ``dst / scale``, so phase ``p`` sits ``p / scale`` past
+    sample ``n``. Keys' cubic with ``a = -0.75``, looked up as TensorFlow does in a table of
+    1024 steps per pixel (exact for scales 2 and 4; for 3 the table's step is what TF uses).
+    """
+    a, steps = -0.75, 1024
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    taps = np.zeros((scale, 4), np.float64)
+    for p in range(scale):
+        offset = int(np.rint(p / scale * steps))
+        t = offset / steps
+        taps[p] = [far(1 + t), near(t), near(1 - t), far(2 - t)]
+    return taps
+
+
+def legacy_bicubic_kernel(scale: int, channels: int = 3) -> np.ndarray:
+    """``(4, 4, C, scale * scale * C)`` kernel of :class:`LegacyBicubicUpsample`: output
+    channel ``(py * scale + px) * C + c`` (``depth_to_space``'s order) holds phase
+    ``(py, px)`` of colour ``c``, ``outer(taps[py], taps[px])``, and sees colour ``c`` only."""
+    taps = legacy_bicubic_taps(scale)
+    kernel = np.zeros((4, 4, channels, scale * scale * channels), np.float64)
+    for py in range(scale):
+        for px in range(scale):
+            for c in range(channels):
+                kernel[:, :, c, (py * scale + px) * channels + c] = np.outer(taps[py], taps[px])
+    return kernel.astype(np.float32)
+
+
+def _replicate(x, axis: int, before: int, after: int):
+    """Edge replication along ``axis`` as slices and a concatenation (STRIDED_SLICE and
+    CONCATENATION in a TFLite file; any size, a 1-pixel side included)."""
+    first, last = (x[:, :1], x[:, -1:]) if axis == 1 else (x[:, :, :1], x[:, :, -1:])
+    return tf.concat([first] * before + [x] + [last] * after, axis=axis)
+
+
+@_register
+class LegacyBicubicUpsample(keras.layers.Layer):
+    """TensorFlow's legacy bicubic upscaling by an integer ``scale``, from builtin TFLite ops.
+
+    Equals ``tf.compat.v1.image.resize_bicubic(x, [s*H, s*W], align_corners=False,
+    half_pixel_centers=False)``, the ``resize_images(BICUBIC)`` of TF 0.12 that EnhanceNet's
+    released weights were trained against (Keys' cubic with ``a = -0.75``, indices clamped
+    to the border). ``ResizeBicubic`` itself is no TFLite builtin (only a Flex op, float
+    only), so the layer computes it as: the input edge-replicated by 1 pixel top and left
+    and 2 bottom and right, one fixed 4x4 ``valid`` convolution with ``scale * scale * C``
+    outputs (block-diagonal per colour, one output per phase: see
+    :func:`legacy_bicubic_kernel`), and ``depth_to_space(scale)``: CONV_2D, DEPTH_TO_SPACE,
+    STRIDED_SLICE and CONCATENATION, full int8 included. The kernel is a constant, not a
+    weight: nothing to train, and no parameters counted.
+
+    Input ``(N, H, W, C)`` float32, any H and W >= 1; output ``(N, s*H, s*W, C)``.
+    """
+
+    def __init__(self, scale: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+        if self.scale < 1:
+            raise ValueError(f"{self.name}: scale must be >= 1, got {scale}")
+
+    def call(self, inputs):
+        channels = int(inputs.shape[-1])
+        kernel = tf.constant(legacy_bicubic_kernel(self.scale, channels), inputs.dtype)
+        x = _replicate(_replicate(inputs, 1, 1, 2), 2, 1, 2)
+        x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
+        return tf.nn.depth_to_space(x, self.scale)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = tf.TensorShape(input_shape).as_list()
+        s = self.scale
+        return tf.TensorShape([n, None if h is None else h * s, None if w is None else w * s, c])
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+@_register
+class ChannelOffset(keras.layers.Layer):
+    """``x + offset``, one constant per channel (not a weight): EnhanceNet's input, the
+    photo minus the training set's per-channel means.
+
+    A layer rather than a bias folded into the first convolution: that convolution pads
+    with zeros in mean-subtracted space, so a folded bias differs at the borders.
+
+    Input and output ``(N, H, W, C)`` float32.
+    """
+
+    def __init__(self, offset=(0.0, 0.0, 0.0), **kwargs):
+        super().__init__(**kwargs)
+        self.offset = [float(v) for v in offset]
+
+    def build(self, input_shape):
+        if int(input_shape[-1]) != len(self.offset):
+            raise ValueError(f"{self.name}: {len(self.offset)} offsets for {int(input_shape[-1])} channels")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return inputs + tf.constant(self.offset, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "offset": list(self.offset)}
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
+@_register
+class ChannelPReLU(keras.layers.PReLU):
+    """Keras' PReLU with one learned slope per channel, shared over H and W.
+
+    ``(N, H, W, C) -> (N, H, W, C)``: ``x`` where positive, ``alpha_c * x`` elsewhere;
+    alpha starts at 0.25 (Lasagne's and PyTorch's default). ``shared_axes=[1, 2]`` makes
+    it take any input size (Keras' default would learn a slope per pixel of a fixed
+    size). A subclass only to carry a ``quantize_config()``: tfmot has no QAT rule for
+    PReLU, and TFLite's int8 PRELU quantizes its output like any activation.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("shared_axes", [1, 2])
+        kwargs.setdefault("alpha_initializer", keras.initializers.Constant(0.25))
+        super().__init__(**kwargs)
+
+    def quantize_config(self):
+        return _output_quantize_config()
+
+
 CUSTOM_LAYERS = {
     cls.__name__: cls
-    for cls in (InstanceNormalization, ScaledTanh, RangeScale, BroadcastSpatial, Demux, Mux, NoiseChannels)
+    for cls in (InstanceNormalization, ScaledTanh, RangeScale, BroadcastSpatial, Demux, Mux, NoiseChannels,
+                LegacyBicubicUpsample, ChannelOffset, ChannelPReLU)
 }
 
 

@@ -23,11 +23,19 @@ def reconfigured(model, configs: dict, weights: dict | None = None):
     return copy
 
 
+#: Most input pixels per batch of :func:`_typical_spreads`: every probed tensor of the batch
+#: is alive at once (DPED's eight norm inputs for eight 720x1280 images: over 11 GB).
+SPREAD_PIXELS = 1 << 20
+
+
 def _typical_spreads(model, tensors, inputs, batch_size: int) -> list[np.ndarray]:
     """Per tensor of ``model``: each channel's typical spatial std, the median over
-    ``inputs`` of each image's (one batch at a time: full-size tensors are large)."""
+    ``inputs`` of each image's (one batch at a time, of at most ``batch_size`` images and
+    :data:`SPREAD_PIXELS` pixels: full-size tensors are large)."""
     probe = keras.Model(model.inputs, list(tensors))
     spreads = [[] for _ in tensors]
+    pixels = int(np.prod(np.shape(inputs[0])[:2])) if len(inputs) else 1
+    batch_size = max(1, min(batch_size, SPREAD_PIXELS // max(pixels, 1)))
     for start in range(0, len(inputs), batch_size):
         values = probe(np.asarray(inputs[start : start + batch_size], np.float32), training=False)
         for i, value in enumerate(values if len(tensors) > 1 else [values]):

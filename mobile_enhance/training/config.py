@@ -28,7 +28,7 @@ class DataConfig:
     """Where the training pairs come from.
 
     Attributes:
-      spec: ``dped:PATH``, ``pairs:IN,TARGET``, ``synthetic:PATH``, ``sr:PATH`` or ``unpaired:A,B``.
+      spec: ``dped:PATH``, ``pairs:IN,TARGET``, ``synthetic:PATH``, ``sr:PATH``, ``blur:PATH`` or ``unpaired:A,B``.
       phone: DPED phone (iphone, blackberry, sony).
       patch_size: side of the square training patches.
       batch_size: global batch size (split across replicas when distributed).
@@ -225,7 +225,7 @@ def resolve(model: str, overrides: dict | None = None, sets: list[str] = (), bas
             set_field(config, key, value)
     for key, value in (overrides or {}).items():
         if key == "losses":
-            config.losses = recipe_to_json(parse_losses(value, card))
+            config.losses = recipe_to_json(parse_losses(value, card, str((overrides or {}).get("stage", config.stage))))
         else:
             set_field(config, key, value)
     for item in sets:
@@ -261,7 +261,7 @@ def validate(config: TrainConfig, card=None) -> None:
     if config.distribute not in ("default", "mirrored", "multiworker"):
         raise UserError(f"distribute must be default, mirrored or multiworker, got {config.distribute!r}")
     if not config.data.spec:
-        raise UserError("no training data: pass --data=KIND:PATH (dped, pairs, synthetic, sr, unpaired)")
+        raise UserError("no training data: pass --data=KIND:PATH (dped, pairs, synthetic, sr, blur, unpaired)")
     kind = data_kind(config.data.spec)
     if kind not in stage.trains_on:
         where = f"model {card.name!r}" + (f" stage {stage.name!r}" if stage.name != "main" else "")
