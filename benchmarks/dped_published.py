@@ -74,13 +74,15 @@ def import_and_export(config: dict, phone: str, work: Path, reuse: bool) -> dict
         api.import_weights("dped_tf1", prefix, run_dir)
     files = {}
     for export in config["exports"]:
+        if phone not in export.get("phones", [phone]):
+            continue
         key = _key(export)
         out = work / f"dped_{phone}_{key}.tflite"
         seconds = None
         if not (reuse and out.is_file() and out.with_suffix(".json").is_file()):
             _log(f"{phone}: export {key}")
             t0 = time.perf_counter()
-            extra = {k: v for k, v in export.items() if k not in ("quant", "size")}
+            extra = {k: v for k, v in export.items() if k not in ("quant", "size", "phones")}
             (result,) = api.export(out, run_dir=run_dir, quant=export["quant"], size=export["size"],
                                    data=f"photos:{_path(config['photos'])}", **extra)
             seconds = round(time.perf_counter() - t0, 1)
@@ -202,6 +204,10 @@ def contact_sheet(config: dict, files: dict, crops: np.ndarray, names: list, pat
     return path
 
 
+def _mb(value) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
 def markdown(result: dict) -> str:
     lines = ["# DPED's published generators (the authors' checkpoints), imported and exported", "",
              f"Measured {result['date']} on {result['machine']}. Calibration and fidelity data: `photos:` "
@@ -234,7 +240,7 @@ def markdown(result: dict) -> str:
                 for r in rows:
                     frac, gf = r.get("fraction_of_ceiling"), r.get("achieved_gflops")
                     lines.append(f"| {phone} | {key} | {r['threads']} | {r['median_ms']:.1f} | {'' if gf is None else f'{gf:.1f}'} | "
-                                 f"{'' if frac is None else f'{100 * frac:.0f}%'} | {r.get('peak_rss_mb') or ''} |")
+                                 f"{'' if frac is None else f'{100 * frac:.0f}%'} | {_mb(r.get('peak_rss_mb'))} |")
         lines.append("")
     if result.get("twelve_mp"):
         t = result["twelve_mp"]
@@ -245,7 +251,9 @@ def markdown(result: dict) -> str:
             lines.append(f"| {key} | {r['seconds']} | {r['peak_rss_mb']} |")
         lines.append("")
     if result.get("contact_sheet"):
-        lines += [f"Contact sheet: `{result['contact_sheet']}` (input | float32 | int8, centres of the held-out crops).", ""]
+        lines += [f"Contact sheet: `{result['contact_sheet']}` (input | float32 | int8, centres of the held-out crops; "
+                  "the photos are Debian desktop wallpapers, GPL-2+ / LGPL, listed with their packages in "
+                  "../shared/data/photos/SOURCES.tsv).", ""]
     return "\n".join(lines)
 
 
@@ -293,7 +301,7 @@ def main(argv=None) -> int:
                 for key in [k for k in r if k.endswith("_vs_float32")]:
                     _log(f"{phone} {size}: {key[:-11]} {r[key]['psnr']:.2f} dB from float32 on {r['crops']} held-out crops")
     if "latency" not in skip:
-        for phone in phones:
+        for phone in [ph for ph in phones if ph in config["bench"].get("phones", phones)]:
             result["latency"][phone] = latency(config, all_files[phone])
     names = crops[sizes[0]][1]
     if "twelve_mp" not in skip and config["twelve_mp"]["phone"] in all_files:
