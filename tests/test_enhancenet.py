@@ -19,7 +19,8 @@ from mobile_enhance.losses import LOSS_TYPES, T, parse_losses
 from mobile_enhance.losses import functions as F
 from mobile_enhance.models import build_model, custom_objects, get_card
 from mobile_enhance.models.enhancenet import PER_CHANNEL_MEANS, enhancenet_discriminator
-from mobile_enhance.models.layers import LegacyBicubicUpsample, legacy_bicubic_taps
+from mobile_enhance.data.images import bicubic_upscale
+from mobile_enhance.models.layers import CentredBicubicUpsample, LegacyBicubicUpsample, centred_bicubic_taps, legacy_bicubic_taps
 
 
 def legacy_bicubic(x, scale=4):
@@ -52,26 +53,61 @@ def test_bicubic_taps_are_the_x4_table_of_the_sheet():
     np.testing.assert_allclose(taps.sum(axis=1), 1.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_centred_bicubic_equals_tensorflows_resize_inside_the_border(scale, rng):
+    layer = CentredBicubicUpsample(scale)
+    x = rng.normal(0.5, 0.3, (2, 9, 11, 3)).astype(np.float32)
+    out = layer(x).numpy()
+    assert out.shape == (2, scale * 9, scale * 11, 3)
+    want = tf.image.resize(x, [scale * 9, scale * 11], method="bicubic").numpy()
+    b = 2 * scale  # the outermost pixels: edge replication, where TF renormalises
+    # TF looks the cubic up in a table of 1024 steps per pixel, exact for the phases of x2
+    # and x4 (eighths), not for x3's thirds; the layer computes the cubic exactly
+    atol = 1e-5 if scale in (2, 4) else 2e-3
+    np.testing.assert_allclose(out[:, b:-b, b:-b], want[:, b:-b, b:-b], atol=atol, rtol=0)
+    assert np.abs(out - want).max() > 1e-2  # and the border differs, as documented
+    np.testing.assert_allclose(centred_bicubic_taps(scale).sum(axis=1), 1.0, atol=1e-12)
+    one = CentredBicubicUpsample(scale)(np.full((1, 1, 1, 3), 0.25, np.float32)).numpy()
+    np.testing.assert_allclose(one, 0.25, atol=1e-6)  # a 1-pixel input: constant
+
+
+def test_centred_bicubic_is_the_sr_sources_baseline_on_a_photo(rng):
+    # bicubic_upscale is PIL's, as an sr: source makes its baseline: on an 8-bit smooth
+    # image the layer is within PIL's own rounding to 8 bits of it away from the border
+    # (PIL's fixed-point taps add a little: TF's resize is as far from PIL as the layer)
+    yy, xx = np.mgrid[0:24, 0:32] / 8.0
+    image = np.stack([0.5 + 0.3 * np.sin(xx + c) * np.cos(yy - c) for c in range(3)], -1)
+    image = (np.round(image * 255) / 255).astype(np.float32)
+    out = CentredBicubicUpsample(4)(image[None]).numpy()[0]
+    want = bicubic_upscale(image, 4)
+    inside = np.abs(out - want)[8:-8, 8:-8]
+    assert inside.max() < 1.1 / 255 and inside.mean() < 0.4 / 255
+
+
 def _builtin_only(blob):
     names = operator_names(blob)
     assert not [n for n in names if n.startswith("CUSTOM") or "FLEX" in n.upper()], names
     return set(names)
 
 
-def test_bicubic_converts_to_builtin_ops_float32_and_int8(rng):
+@pytest.mark.parametrize("layer", [LegacyBicubicUpsample, CentredBicubicUpsample])
+def test_bicubic_converts_to_builtin_ops_float32_and_int8(layer, rng):
     inputs = keras.Input((None, None, 3))
-    model = keras.Model(inputs, LegacyBicubicUpsample(4)(inputs))
+    model = keras.Model(inputs, layer(4)(inputs))
     x = rng.random((1, 6, 10, 3), dtype=np.float32)
     blob = convert(model, "float32", input_size=(6, 10))
     assert _builtin_only(blob) <= {"CONV_2D", "DEPTH_TO_SPACE", "STRIDED_SLICE", "CONCATENATION"}
-    np.testing.assert_allclose(run_tflite(blob, x), legacy_bicubic(x), atol=1e-5, rtol=0)
+    reference = model(x).numpy()
+    if layer is LegacyBicubicUpsample:
+        np.testing.assert_allclose(reference, legacy_bicubic(x), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(run_tflite(blob, x), reference, atol=1e-5, rtol=0)
     calibration = [x] + [rng.random((1, 6, 10, 3), dtype=np.float32) for _ in range(3)]
     blob = convert(model, "int8", input_size=(6, 10), representative=lambda: iter(calibration))
     ops = _builtin_only(blob)
     assert {"CONV_2D", "DEPTH_TO_SPACE"} <= ops <= {"CONV_2D", "DEPTH_TO_SPACE", "STRIDED_SLICE", "CONCATENATION", "QUANTIZE", "DEQUANTIZE"}
     # uint8 in and out (the output's range is the calibrated one, bicubic's overshoot
     # included): within a few steps of the exact bicubic
-    assert np.abs(run_tflite(blob, x) - legacy_bicubic(x)).max() < 3 / 255
+    assert np.abs(run_tflite(blob, x) - reference).max() < 3 / 255
 
 
 # -- the generator and its card --------------------------------------------------------------
@@ -87,6 +123,11 @@ def test_parameter_counts_are_the_released_ones(generator):
     assert generator.count_params() == 852_867  # the released checkpoint's 50 tensors
     assert len(generator.weights) == len(SHAPES) == 50
     assert enhancenet_discriminator((128, 128, 3)).count_params() == 13_102_881
+    centred = build_model("enhancenet", bicubic="centred")
+    assert centred.count_params() == 852_867  # the upsampler has no weights either way
+    assert isinstance(centred.get_layer("bicubic"), CentredBicubicUpsample)
+    with pytest.raises(ValueError, match="bicubic must be one of"):
+        build_model("enhancenet", bicubic="lanczos")
 
 
 def test_generator_shapes_range_config_and_files(generator, rng):
@@ -136,14 +177,6 @@ def test_short_run_with_the_recipe_without_vgg(tmp_path):
 
 
 # -- losses: VGG pools, patch Gram, mean of one ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def vgg_h5(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg19_notop.h5"
-    model = keras.applications.VGG19(include_top=False, weights=None)
-    model.save_weights(str(path))
-    return path, model
 
 
 def test_vgg_pools_are_keras_block_pools(vgg_h5, rng):
@@ -274,7 +307,7 @@ def test_an_imported_checkpoint_computes_the_authors_graph(checkpoint, tmp_path)
     path, values = checkpoint
     api.import_weights("enhancenet_tf", path, tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model"] == "enhancenet" and config["model_kwargs"] == {"clip": False}
+    assert config["model"] == "enhancenet" and config["model_kwargs"] == {"clip": False, "bicubic": "legacy"}
     imported = config["imported"]
     assert imported["format"] == "enhancenet_tf" and imported["files"] == [path] and len(imported["sha256"]) == 64
     from mobile_enhance.training import load_generator

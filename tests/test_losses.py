@@ -162,14 +162,6 @@ def test_gan_losses_both_sides():
     assert VIEWS["gray"].channels == 1 and VIEWS["blur_rgb"].fn(imgs(0, s=8)).shape == (2, 8, 8, 3)
 
 
-@pytest.fixture(scope="module")
-def vgg_h5(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg19_notop.h5"
-    model = keras.applications.VGG19(include_top=False, weights=None)
-    model.save_weights(str(path))
-    return path, model
-
-
 def test_vgg_from_keras_file_matches_keras_applications(vgg_h5):
     path, reference = vgg_h5
     features = VGGFeatures(("relu2_2", "relu5_4"), weights=str(path), allow_download=False)

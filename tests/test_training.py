@@ -8,7 +8,6 @@ import pytest
 from dped_tree import make_dped_tree, make_photo_folder
 
 from mobile_enhance.cli import main as cli
-from mobile_enhance.compat import keras
 from mobile_enhance.errors import UserError
 from mobile_enhance.models import MODELS
 from mobile_enhance.training import Trainer, load_generator, resolve, train
@@ -22,10 +21,8 @@ def dped_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg19_notop.h5"
-    keras.applications.VGG19(include_top=False, weights=None).save_weights(str(path))
-    return str(path)
+def vgg_file(vgg_h5):
+    return str(vgg_h5[0])
 
 
 def small(model, root, **extra):

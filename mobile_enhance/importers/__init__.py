@@ -76,6 +76,47 @@ def format_names() -> list[str]:
     return sorted(IMPORTERS)
 
 
+def first_line(error: Exception) -> str:
+    """The first line of an error's text (at most 200 characters), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def checked_checkpoint(path: str, shapes: dict, network: str, name, unreadable=None, damaged: str = "the file is damaged"):
+    """Open the TF checkpoint at ``path`` and check that it holds every variable of
+    ``shapes`` (``{variable: shape}``) with that shape; return ``tensor(variable) -> array``.
+
+    Errors name ``name`` (the source as the user gave it; ``unreadable`` where a file that
+    is not a checkpoint should be named instead), the source's variable and ``network``'s
+    expectation; a variable that cannot be read says ``damaged``.
+    """
+    from mobile_enhance.compat import tf
+
+    try:
+        reader = tf.train.load_checkpoint(path)
+        found = reader.get_variable_to_shape_map()
+    except Exception as error:  # noqa: BLE001 - any failure to parse means not a checkpoint
+        raise ImportError_(f"{unreadable or name}: not a TF checkpoint ({first_line(error)})") from None
+    missing = [v for v in shapes if v not in found]
+    if missing:
+        generator = sorted(v for v in found if v.startswith("generator/"))
+        raise ImportError_(
+            f"{name}: variable {missing[0]} is missing ({len(missing)} of {network}'s {len(shapes)} generator variables "
+            f"absent, {len(generator)} generator variables found): not a{'n' if network[0] in 'AEIOU' else ''} {network} generator checkpoint"
+        )
+    for variable, shape in shapes.items():
+        if list(found[variable]) != shape:
+            raise ImportError_(f"{name}: variable {variable} has shape {list(found[variable])}, {network}'s generator has {shape}")
+
+    def tensor(variable):
+        try:
+            return reader.get_tensor(variable)
+        except Exception as error:  # noqa: BLE001 - a damaged data file
+            raise ImportError_(f"{name}: variable {variable} cannot be read ({first_line(error)}); {damaged}") from None
+
+    return tensor
+
+
 def sha256_of(files) -> str:
     digest = hashlib.sha256()
     for path in files:

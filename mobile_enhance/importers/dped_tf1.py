@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobile_enhance.importers import Importer, ImportError_
+from mobile_enhance.importers import Importer, ImportError_, checked_checkpoint
 
 #: Our conv layers in the authors' W/b order, and our instance norms in their order.
 CONVS = ["conv1"] + [f"block{b}_conv{i}" for b in range(1, 5) for i in (1, 2)] + ["conv6", "conv7", "conv_out"]
@@ -44,8 +44,6 @@ def _files(prefix) -> list[Path]:
 
 def read(prefix) -> dict:
     """``{layer name: [kernel, bias] or [gamma, beta]}`` for the ``dped`` card from checkpoint ``prefix``."""
-    from mobile_enhance.compat import tf
-
     prefix = str(prefix)
     if prefix.endswith(".index"):
         prefix = prefix[: -len(".index")]
@@ -54,39 +52,13 @@ def read(prefix) -> dict:
         raise ImportError_(f"{prefix}: no TF1 checkpoint there (no {index.name}); pass the prefix, e.g. models_orig/iphone_orig")
     if not list(Path(prefix).parent.glob(Path(prefix).name + ".data-*")):
         raise ImportError_(f"{prefix}: the checkpoint has no data file ({Path(prefix).name}.data-00000-of-00001)")
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        found = reader.get_variable_to_shape_map()
-    except Exception as error:  # noqa: BLE001 - any failure to parse means not a checkpoint
-        raise ImportError_(f"{index}: not a TF checkpoint ({_first_line(error)})") from None
-    missing = [name for name in SHAPES if name not in found]
-    if missing:
-        generator = sorted(n for n in found if n.startswith("generator/"))
-        raise ImportError_(
-            f"{prefix}: variable {missing[0]} is missing ({len(missing)} of DPED's {len(SHAPES)} generator variables absent, "
-            f"{len(generator)} generator variables found): not a DPED generator checkpoint"
-        )
-    for name, shape in SHAPES.items():
-        if list(found[name]) != shape:
-            raise ImportError_(f"{prefix}: variable {name} has shape {list(found[name])}, DPED's generator has {shape}")
-
-    def tensor(name):
-        try:
-            return reader.get_tensor(name)
-        except Exception as error:  # noqa: BLE001 - a damaged data file
-            raise ImportError_(f"{prefix}: variable {name} cannot be read ({_first_line(error)}); the data file is damaged") from None
-
+    tensor = checked_checkpoint(prefix, SHAPES, "DPED", prefix, unreadable=index, damaged="the data file is damaged")
     weights = {layer: [tensor(f"generator/W{k}"), tensor(f"generator/b{k}")] for k, layer in enumerate(CONVS, start=1)}
     for i, layer in enumerate(NORMS):
         shift = tensor("generator/Variable" + (f"_{2 * i}" if i else ""))
         scale = tensor(f"generator/Variable_{2 * i + 1}")
         weights[layer] = [scale, shift]  # our instance norm holds gamma (scale), then beta (shift)
     return weights
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 IMPORTER = Importer(

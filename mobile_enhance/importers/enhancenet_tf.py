@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobile_enhance.importers import Importer, ImportError_
+from mobile_enhance.importers import Importer, ImportError_, checked_checkpoint
 
 #: Our conv layers in the order of the authors' ``Conv``, ``Conv_1`` .. ``Conv_24``.
 CONVS = ["conv_in"] + [f"res{b}_conv{i}" for b in range(1, 11) for i in (1, 2)] + ["up1_conv", "up2_conv", "conv_post", "conv_out"]
@@ -58,8 +58,6 @@ def _files(source) -> list[Path]:
 
 def read(source) -> dict:
     """``{layer name: [kernel, bias]}`` for the ``enhancenet`` card from checkpoint ``source``."""
-    from mobile_enhance.compat import tf
-
     path = Path(str(source))
     prefix = _v2_prefix(path)
     if prefix is None and path.is_dir():
@@ -67,40 +65,14 @@ def read(source) -> dict:
     if prefix is None and not path.is_file():
         raise ImportError_(f"{source}: no such file; pass EnhanceNet's checkpoint (the file 'weights' of msmsajjadi/EnhanceNet-Code)")
     where = str(prefix) if prefix is not None else str(path)
-    try:
-        reader = tf.train.load_checkpoint(where)
-        found = reader.get_variable_to_shape_map()
-    except Exception as error:  # noqa: BLE001 - any failure to parse means not a checkpoint
-        raise ImportError_(f"{source}: not a TF checkpoint ({_first_line(error)})") from None
-    missing = [name for name in SHAPES if name not in found]
-    if missing:
-        generator = sorted(n for n in found if n.startswith("generator/"))
-        raise ImportError_(
-            f"{source}: variable {missing[0]} is missing ({len(missing)} of EnhanceNet's {len(SHAPES)} generator variables "
-            f"absent, {len(generator)} generator variables found): not an EnhanceNet generator checkpoint"
-        )
-    for name, shape in SHAPES.items():
-        if list(found[name]) != shape:
-            raise ImportError_(f"{source}: variable {name} has shape {list(found[name])}, EnhanceNet's generator has {shape}")
-
-    def tensor(name):
-        try:
-            return reader.get_tensor(name)
-        except Exception as error:  # noqa: BLE001 - a damaged data file
-            raise ImportError_(f"{source}: variable {name} cannot be read ({_first_line(error)}); the file is damaged") from None
-
+    tensor = checked_checkpoint(where, SHAPES, "EnhanceNet", source)
     return {layer: [tensor(_scope(k) + "/weights"), tensor(_scope(k) + "/biases")] for k, layer in enumerate(CONVS)}
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 IMPORTER = Importer(
     name="enhancenet_tf",
     card="enhancenet",
-    model_kwargs={"clip": False},
+    model_kwargs={"clip": False, "bicubic": "legacy"},
     read=read,
     files=_files,
     describe="EnhanceNet's released ENet-PAT generator (msmsajjadi/EnhanceNet-Code 'weights': TF V1 checkpoint file)",

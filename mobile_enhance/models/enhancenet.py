@@ -13,7 +13,8 @@ those of the released checkpoint (``mobile-enhance import --format=enhancenet_tf
 
 The bicubic is TensorFlow's legacy one (``align_corners=False``, ``half_pixel_centers=False``),
 which the released weights were trained against: the network learned to correct its grid,
-about 1.5 HR pixels off the centred one. It is computed inside the graph by
+about 1.5 HR pixels off the centred one (``bicubic="centred"`` builds the graph on the
+centred grid instead, for training from scratch on ``sr:`` data). It is computed inside the graph by
 :class:`~mobile_enhance.models.layers.LegacyBicubicUpsample` from ops a full-integer
 TFLite file takes, so no export needs a Flex op. The authors add the means back after the
 bicubic of the mean-subtracted input; the taps sum to one, so that is the bicubic of the
@@ -56,7 +57,7 @@ from __future__ import annotations
 from mobile_enhance.compat import keras
 from mobile_enhance.losses import T
 from mobile_enhance.models.card import Discriminator, ModelCard, Preset
-from mobile_enhance.models.layers import ChannelOffset, LegacyBicubicUpsample
+from mobile_enhance.models.layers import CentredBicubicUpsample, ChannelOffset, LegacyBicubicUpsample
 
 PAPER = "Sajjadi et al., EnhanceNet (ICCV 2017)"
 SIZE_MULTIPLE = 1
@@ -77,6 +78,7 @@ def enhancenet_generator(
     filters: int = 64,
     blocks: int = 10,
     clip: bool = True,
+    bicubic: str = "legacy",
     name: str = "enhancenet",
 ) -> keras.Model:
     """The EnhanceNet x4 generator (see the module docstring).
@@ -87,11 +89,18 @@ def enhancenet_generator(
       blocks: residual blocks (10 in the release).
       clip: clip the output to [0, 1] (ours, the card's contract); False computes the
         released graph, which can overshoot [0, 1] slightly.
+      bicubic: the upscaling the residual is added to: ``"legacy"`` (the release's, which
+        its weights need) or ``"centred"`` (:class:`CentredBicubicUpsample`, the grid of the
+        ``sr:`` source's inputs and baseline: for training on them from scratch, where the
+        legacy grid starts ~2 dB below the baseline and has to learn a 1.5-pixel shift).
 
     Returns:
       Model mapping ``(N, H, W, 3)`` float32 in [0, 1] to ``(N, 4H, 4W, 3)`` float32 (in
       [0, 1] with ``clip``).
     """
+    upsamplers = {"legacy": LegacyBicubicUpsample, "centred": CentredBicubicUpsample}
+    if bicubic not in upsamplers:
+        raise ValueError(f"enhancenet: bicubic must be one of {sorted(upsamplers)}, got {bicubic!r}")
     inputs = keras.Input(input_shape, name="low_res")
     x = ChannelOffset([-m for m in PER_CHANNEL_MEANS], name="sub_means")(inputs)
     x = _conv(filters, "conv_in", activation="relu")(x)
@@ -104,7 +113,7 @@ def enhancenet_generator(
         x = _conv(filters, f"up{i}_conv", activation="relu")(x)
     x = _conv(filters, "conv_post", activation="relu")(x)
     residual = _conv(3, "conv_out")(x)
-    base = LegacyBicubicUpsample(UPSCALE, name="bicubic")(inputs)
+    base = upsamplers[bicubic](UPSCALE, name="bicubic")(inputs)
     if clip:
         x = L.Add(name="residual_add")([residual, base])
         outputs = L.ReLU(max_value=1.0, name="enhanced")(x)

@@ -434,13 +434,52 @@ def legacy_bicubic_kernel(scale: int, channels: int = 3) -> np.ndarray:
     """``(4, 4, C, scale * scale * C)`` kernel of :class:`LegacyBicubicUpsample`: output
     channel ``(py * scale + px) * C + c`` (``depth_to_space``'s order) holds phase
     ``(py, px)`` of colour ``c``, ``outer(taps[py], taps[px])``, and sees colour ``c`` only."""
-    taps = legacy_bicubic_taps(scale)
-    kernel = np.zeros((4, 4, channels, scale * scale * channels), np.float64)
+    return _phase_kernel(legacy_bicubic_taps(scale), channels)
+
+
+def _phase_kernel(taps: np.ndarray, channels: int) -> np.ndarray:
+    """``(K, K, C, s*s*C)`` kernel from ``(s, K)`` per-phase taps, one output channel per
+    phase and colour in ``depth_to_space``'s order, each seeing its own colour only."""
+    scale, k = taps.shape
+    kernel = np.zeros((k, k, channels, scale * scale * channels), np.float64)
     for py in range(scale):
         for px in range(scale):
             for c in range(channels):
                 kernel[:, :, c, (py * scale + px) * channels + c] = np.outer(taps[py], taps[px])
     return kernel.astype(np.float32)
+
+
+def centred_bicubic_taps(scale: int) -> np.ndarray:
+    """``(scale, 5)`` weights of the centred bicubic for output phase ``p`` (rows) on input
+    samples ``n - 2 .. n + 2`` (columns), ``n = floor(dst / scale)``.
+
+    The centred grid (``half_pixel_centers=True``, PIL's and TensorFlow 2's) samples output
+    pixel ``dst`` at input position ``(dst + 0.5) / scale - 0.5``: phase ``p`` sits
+    ``(p + 0.5) / scale - 0.5`` from sample ``n``, within half a pixel of it either way, so
+    five samples cover every phase. Keys' cubic with ``a = -0.5``, the one PIL and
+    ``tf.image.resize(..., "bicubic")`` use, computed exactly (no table).
+    """
+    a = -0.5
+
+    def cubic(x):
+        x = abs(x)
+        if x <= 1:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        if x < 2:
+            return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return 0.0
+
+    taps = np.zeros((scale, 5), np.float64)
+    for p in range(scale):
+        d = (p + 0.5) / scale - 0.5
+        taps[p] = [cubic(i - d) for i in range(-2, 3)]
+    return taps
+
+
+def centred_bicubic_kernel(scale: int, channels: int = 3) -> np.ndarray:
+    """``(5, 5, C, scale * scale * C)`` kernel of :class:`CentredBicubicUpsample`, laid out
+    as :func:`legacy_bicubic_kernel` is."""
+    return _phase_kernel(centred_bicubic_taps(scale), channels)
 
 
 def _replicate(x, axis: int, before: int, after: int):
@@ -474,10 +513,16 @@ class LegacyBicubicUpsample(keras.layers.Layer):
         if self.scale < 1:
             raise ValueError(f"{self.name}: scale must be >= 1, got {scale}")
 
+    #: edge pixels replicated before and after, and the kernel (see the subclass below)
+    pad = (1, 2)
+
+    def kernel(self, channels: int) -> np.ndarray:
+        return legacy_bicubic_kernel(self.scale, channels)
+
     def call(self, inputs):
-        channels = int(inputs.shape[-1])
-        kernel = tf.constant(legacy_bicubic_kernel(self.scale, channels), inputs.dtype)
-        x = _replicate(_replicate(inputs, 1, 1, 2), 2, 1, 2)
+        kernel = tf.constant(self.kernel(int(inputs.shape[-1])), inputs.dtype)
+        before, after = self.pad
+        x = _replicate(_replicate(inputs, 1, before, after), 2, before, after)
         x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
         return tf.nn.depth_to_space(x, self.scale)
 
@@ -491,6 +536,27 @@ class LegacyBicubicUpsample(keras.layers.Layer):
 
     def quantize_config(self):
         return _output_quantize_config()
+
+
+@_register
+class CentredBicubicUpsample(LegacyBicubicUpsample):
+    """Bicubic upscaling by an integer ``scale`` on the centred grid, from builtin TFLite ops:
+    the grid and cubic (``a = -0.5``) of PIL's bicubic and ``tf.image.resize(..., "bicubic")``,
+    with which the ``sr:`` source makes its baseline (:func:`mobile_enhance.data.images.bicubic_upscale`),
+    so a residual on top of it starts from that baseline.
+
+    Built as the legacy layer is, with a 5x5 kernel (:func:`centred_bicubic_kernel`) on the
+    input edge-replicated by 2 pixels on each side. At the borders the two differ on purpose:
+    PIL and TensorFlow drop the samples outside the image and renormalise the rest, which no
+    single convolution does; edge replication changes the outermost ``2 * scale`` output
+    pixels by a fraction of a grey level on smooth photos. The interior equals
+    ``tf.image.resize(..., "bicubic")`` to float precision.
+    """
+
+    pad = (2, 2)
+
+    def kernel(self, channels: int) -> np.ndarray:
+        return centred_bicubic_kernel(self.scale, channels)
 
 
 @_register
@@ -549,7 +615,7 @@ class ChannelPReLU(keras.layers.PReLU):
 CUSTOM_LAYERS = {
     cls.__name__: cls
     for cls in (InstanceNormalization, ScaledTanh, RangeScale, BroadcastSpatial, Demux, Mux, NoiseChannels,
-                LegacyBicubicUpsample, ChannelOffset, ChannelPReLU)
+                LegacyBicubicUpsample, CentredBicubicUpsample, ChannelOffset, ChannelPReLU)
 }
 
 

@@ -68,6 +68,8 @@ in any stage.
 
 from __future__ import annotations
 
+import dataclasses
+
 from mobile_enhance.compat import keras
 from mobile_enhance.losses import T
 from mobile_enhance.models.card import Discriminator, ModelCard, Preset, Stage
@@ -161,8 +163,8 @@ NOVGG = (T("l2", 4.0), T("gan", 1e-3, disc="srgan"))
 PRESET = Preset(batch_size=16, patch_size=96, learning_rate=1e-4, beta_1=0.9, steps=1_000_000)
 
 #: SRGAN's adversarial phases: 1e5 steps at 1e-4, then 1e5 at 1e-5.
-GAN_PRESET = Preset(batch_size=16, patch_size=96, learning_rate=1e-4, beta_1=0.9, steps=100_000)
-LOW_RATE_PRESET = Preset(batch_size=16, patch_size=96, learning_rate=1e-5, beta_1=0.9, steps=100_000)
+GAN_PRESET = dataclasses.replace(PRESET, steps=100_000)
+LOW_RATE_PRESET = dataclasses.replace(GAN_PRESET, learning_rate=1e-5)
 
 CARD = ModelCard(
     name="srresnet",
@@ -175,17 +177,12 @@ CARD = ModelCard(
     preset=PRESET,
 )
 
-SRGAN_CARD = ModelCard(
+SRGAN_CARD = dataclasses.replace(
+    CARD,
     name="srgan",
     paper=SRGAN_PAPER,
-    builder=srresnet_generator,
-    size_multiple=SIZE_MULTIPLE,
-    upscale=UPSCALE,
-    trains_on=("sr",),
-    # main: the MSE pre-training; it declares the discriminator too, so that the named
-    # recipes (checked against the first stage) can name it
-    losses=MSE,
-    preset=PRESET,
+    # main: srresnet's MSE pre-training; it declares the discriminator too, so that the
+    # named recipes (checked against the first stage) can name it
     discriminators=(DISCRIMINATOR,),
     recipes={"vgg54": VGG54, "novgg": NOVGG},
     stages=(

@@ -36,9 +36,9 @@ def layer_macs(layer) -> int:
         kh, kw = layer.kernel_size
         cin = int(layer.input_shape[-1]) // getattr(layer, "groups", 1)
         return _spatial(layer.output_shape) * kh * kw * cin * layer.filters
-    if isinstance(layer, LegacyBicubicUpsample):  # one fixed 4x4 conv to s*s*C channels, as run
-        c = int(layer.input_shape[-1])
-        return _spatial(layer.input_shape) * 16 * c * layer.scale**2 * c
+    if isinstance(layer, LegacyBicubicUpsample):  # one fixed KxK conv to s*s*C channels, as run
+        c, k = int(layer.input_shape[-1]), sum(layer.pad) + 1
+        return _spatial(layer.input_shape) * k * k * c * layer.scale**2 * c
     if isinstance(layer, L.Dense):
         positions = int(np.prod(layer.output_shape[1:-1])) if len(layer.output_shape) > 2 else 1
         return positions * int(layer.input_shape[-1]) * layer.units
