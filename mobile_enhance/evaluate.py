@@ -243,6 +243,22 @@ def _check_pair(x: np.ndarray, y: np.ndarray, a_path, b_path, s: int) -> None:
         raise BadImageError(f"{b_path}: {tw}x{th} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
 
 
+def _other_upscale(x: np.ndarray, y: np.ndarray, a_path, b_path, s: int, systems) -> str | None:
+    """One line when a pair is of another kind than the models (its target an integer
+    ``k != s`` times its input, both sides): the whole set is then, and scoring it pair by
+    pair would only skip every pair."""
+    (h, w), (th, tw) = x.shape[:2], y.shape[:2]
+    if th % h or tw % w or th // h != tw // w or th // h == s:
+        return None
+    k = th // h
+    names = ", ".join(system.name for system in systems)
+    kind = "same-size pairs" if k == 1 else f"x{k} pairs"
+    need = ("same-size pairs (pairs:IN,TARGET or dped:)" if s == 1
+            else f"pairs whose targets are {s}x their inputs (pairs:LR_DIR,HR_DIR)")
+    return (f"{a_path} / {b_path}: {kind} ({w}x{h} -> {tw}x{th}), but {names} upscale{'s' if len(systems) == 1 else ''} "
+            f"x{s}: give {need}")
+
+
 def _unique_names(systems: list[System]) -> None:
     counts = Counter(s.name for s in systems)
     for s in systems:
@@ -285,8 +301,10 @@ def evaluate(
     the files of a skipped pair, else ``None``).
 
     Raises:
-      UserError: systems of different upscales.
+      UserError: systems of different upscales; a first pair whose target is another whole
+        multiple of its input than the models' upscale (a set of the wrong kind).
     """
+    models = list(systems)
     s = common_upscale(systems)
     baseline = System("input", "input", {"what": "the unprocessed phone photo"}) if s == 1 else bicubic_system(s)
     systems = [baseline, *systems]
@@ -304,6 +322,10 @@ def evaluate(
         error = None
         try:
             x, y = read_image(a_path), read_image(b_path)
+            if not totals.count and not buffers:  # the first pair read decides whether the set fits at all
+                wrong = _other_upscale(x, y, a_path, b_path, s, models)
+                if wrong:
+                    raise UserError(wrong)
             _check_pair(x, y, a_path, b_path, s)
         except BadImageError as failure:
             error = str(failure)

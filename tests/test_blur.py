@@ -180,3 +180,17 @@ def test_a_blur_source_over_an_empty_or_missing_folder_is_one_line_and_exit_2(ma
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert str(folder) in err and ("no image files" if make == "empty" else "not a folder") in err
     assert not run_dir.exists()
+
+
+def test_photos_all_smaller_than_the_patch_are_one_line_and_exit_2(tmp_path, capsys):
+    folder = tmp_path / "small"
+    sharp_photos(folder, count=2, size=(40, 50))
+    source = BlurSource(folder, 64, val_fraction=0)
+    with pytest.raises(DataError, match=r"blur source .*small: no file gives an example \(.*: 50x40 is smaller than the 64x64 patch"):
+        source.dataset(2)
+    run_dir = tmp_path / "run"
+    args = ["mobile-enhance", "train", "--model=nonbn_resg", f"--data=blur:{folder}", f"--run_dir={run_dir}", "--steps=1", "--patch_size=64"]
+    assert cli(args) == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and "smaller than the 64x64 patch" in errors[0] and str(folder) in errors[0]
+    assert not run_dir.exists()

@@ -257,6 +257,11 @@ def test_models_of_different_upscales_are_refused(setup, tmp_path, capsys):
         api.evaluate([setup["id4"], setup["up4"]], data=spec)
     rc, _, err = evaluate(capsys, f"--model={setup['id4']},{setup['up4']}", f"--data={spec}")
     assert rc == 2 and "upscale differently" in err and len(err.strip().splitlines()) == 1, err
-    # A same-size model on SR pairs: each pair is misaligned for it, and says so.
-    with pytest.raises(UserError, match="none of the 1 pairs could be scored .*input is 16x16 but target is 64x64"):
+    # A set of the other kind, either way round: one line at the first pair, exit 2
+    lr, hr = tmp_path / "lr" / "0.png", tmp_path / "hr" / "0.png"
+    with pytest.raises(UserError, match=r"x4 pairs \(16x16 -> 64x64\), but id4.tflite upscales x1: give same-size pairs"):
         api.evaluate(setup["id4"], data=spec)
+    rc, _, err = evaluate(capsys, f"--model={setup['up4']}", f"--data=dped:{setup['dped']}")
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "same-size pairs (100x100 -> 100x100), but up4.tflite upscales x4: give pairs whose targets are 4x their inputs" in err
+    assert f"{lr} / {hr}" not in err and "test_data/patches/iphone/" in err

@@ -69,6 +69,7 @@ class Source:
         self.augment = bool(augment)
         self.items: list = []
         self._bad: set = set()
+        self._first_error: str | None = None
         self._tried = 0
         self._lock = threading.Lock()
 
@@ -100,7 +101,7 @@ class Source:
                     k -= k % 2  # a non-square crop keeps its shape: no quarter turns
                 pair = tuple(dihedral(x, k) for x in pair)
             return tuple(np.asarray(x, np.float32) for x in pair)
-        raise DataError(f"{self.describe()}: every file is unreadable")
+        raise DataError(f"{self.describe()}: no file gives an example ({self._first_error or 'every file is unreadable'})")
 
     def _key(self, item):
         return item
@@ -109,7 +110,8 @@ class Source:
         with self._lock:
             if self._key(item) not in self._bad:
                 self._bad.add(self._key(item))
-                log.warning("skipping unreadable file: %s", error)
+                self._first_error = self._first_error or str(error)
+                log.warning("skipping file (unreadable or too small): %s", error)
             self._tried += 1
             if len(self._bad) > max(3, self._tried // 2):
                 raise DataError(f"{self.describe()}: {len(self._bad)} of {self._tried} files tried are unreadable; last: {error}")
@@ -134,6 +136,9 @@ class Source:
         from mobile_enhance.compat import tf
 
         shapes = self.output_shapes()
+        # one example now, in Python: a source none of whose files gives one (unreadable,
+        # every photo smaller than the patch) fails here in one line, not inside tf.data
+        self.example(int(start_example))
 
         def load(index):
             x, y = tf.numpy_function(lambda i: self.example(int(i)), [index], (tf.float32, tf.float32), stateful=False)
@@ -327,7 +332,7 @@ class PhotoSource(Source):
         frame size), sharing the decoded-photo cache but keeping its own list of bad files:
         a photo too small for the frame is still fine for training."""
         other = copy.copy(self)
-        other._bad, other._tried, other._lock = set(), 0, threading.Lock()
+        other._bad, other._first_error, other._tried, other._lock = set(), None, 0, threading.Lock()
         other.patch_size, other.crop_shape = max(height, width), (int(height), int(width))
         return other
 

@@ -152,6 +152,7 @@ class Trainer:
             config.data.spec, config.data.patch_size, config.data.seed, config.data.phone, config.data.augment,
             config.data.val_fraction, upscale=self.card.upscale,
         )
+        self.source.example(0)  # a source that gives no example fails now, before the run folder exists
         self.validation = self.source.validation()[: config.val_max]
         self.task = Task(self.card, config, self.global_batch)
 
