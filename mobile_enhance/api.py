@@ -107,6 +107,15 @@ def _listed(value) -> list:
 # -- export ---------------------------------------------------------------------------------
 
 
+def _float_layers(value):
+    """``export``'s ``float_layers`` as a tuple of names, or ``None`` for the card's."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return () if value.strip().lower() in ("", "none") else tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
 def export(
     output=None,
     *,
@@ -125,6 +134,7 @@ def export(
     qat_ranges: str = "median",
     calibration_percentile: float = 99.9,
     tune_ranges: int = 2,
+    float_layers=None,
     equalize: bool = True,
     fidelity_images: int = 16,
     min_psnr: float | None = None,
@@ -157,6 +167,9 @@ def export(
       calibration_percentile: int8 modes: share (%) of each activation's calibration values
         its range covers (100: min to max).
       tune_ranges: int8 modes: passes of output-driven range tuning (0: none).
+      float_layers: int8 modes: Keras layer names kept float in the file (a list, or a
+        comma-separated string; ``None``: the card's ``float_in_int8``; ``"none"`` or ``()``:
+        every op integer).
       equalize: int8 modes: put instance-norm channels and concatenation inputs on one scale first.
       fidelity_images: held-out pairs for the fidelity figures.
       min_psnr: fidelity floor in dB against the float model (default per mode).
@@ -207,6 +220,7 @@ def export(
         qat_target=qat_target,
         qat_ranges=qat_ranges,
         tune_sweeps=tune_ranges,
+        float_layers=_float_layers(float_layers),
     )
     for r in results:
         r.warnings.extend(_export_warnings(r.sidecar, getattr(source, "patch_size", None)))

@@ -172,3 +172,25 @@ def test_cli_exports_an_x4_keras_model_and_compares_with_bicubic(model, photos, 
     # an untrained model is far below bicubic; the export's patches are 100x100 targets, 25x25 inputs
     assert "warning: at 16x16 the float model itself is" in printed and "below its bicubic upscale of its input" in printed
     assert "trained on 25x25 patches: export --size=25x25" in printed
+
+
+def test_int8_keeps_the_cards_skip_path_float(source, tmp_path):
+    # enhancenet with a small residual, as a trained one has: its int8 file keeps the
+    # bicubic skip and the sum float (the card's float_in_int8) and stays closer to the
+    # float model than the all-integer file
+    keras.utils.set_random_seed(0)
+    net = build_model("enhancenet", bicubic="centred")
+    out = net.get_layer("conv_out")
+    out.set_weights([w * 0.02 for w in out.get_weights()])
+    common = dict(model_name="enhancenet", min_psnr=0, calibration_count=4, fidelity_count=4, tune_sweeps=0)
+    (kept,) = export_model(net, tmp_path / "kept.tflite", "int8", [LR], source, **common)
+    (whole,) = export_model(net, tmp_path / "whole.tflite", "int8", [LR], source, float_layers=(), **common)
+    q = kept.sidecar["quantization"]
+    assert q["float_layers"]["layers"] == list(MODELS["enhancenet"].float_in_int8) and q["float_layers"]["ops"] >= 5
+    assert "float_layers" not in whole.sidecar["quantization"]
+    assert "DEQUANTIZE" in kept.sidecar["ops"] and "DEQUANTIZE" not in whole.sidecar["ops"]
+    assert kept.sidecar["input"]["dtype"] == "uint8" and verify_sidecar(kept.path) == []
+    gain = kept.sidecar["fidelity"]["tflite_vs_float"]["psnr"] - whole.sidecar["fidelity"]["tflite_vs_float"]["psnr"]
+    assert gain > 2, gain
+    with pytest.raises(ExportError, match="enhancenet has no layer 'skip'"):
+        export_model(net, tmp_path / "x.tflite", "int8", [LR], source, float_layers=("skip",), **common)

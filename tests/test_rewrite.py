@@ -39,6 +39,36 @@ def test_stride2_transposed_convolution_becomes_phases_with_the_same_output(kern
     assert "TRANSPOSE_CONV" not in operator_names(convert(model, "float32", input_size=None))
 
 
+def _upsampled(kernel, cin, cout, tail=None):
+    inputs = keras.Input((None, None, cin))
+    up = L.UpSampling2D(2, interpolation="nearest", name="up")(inputs)
+    y = L.Conv2D(cout, kernel, padding="same", activation="relu", name="conv")(up)
+    model = keras.Model(inputs, tail(up, y) if tail else y)
+    model.set_weights([np.random.default_rng(1).normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    return model, np.random.default_rng(2).random((2, 7, 9, cin), dtype=np.float32)
+
+
+@pytest.mark.parametrize("kernel,cin,cout", [(1, 4, 5), (3, 6, 6), (5, 3, 8), (7, 4, 2)])
+def test_nearest_upsampling_and_its_convolution_become_phases_with_the_same_output(kernel, cin, cout):
+    model, x = _upsampled(kernel, cin, cout)
+    rewritten, names = rewrite_for_xnnpack(model, None)  # any size, odd ones included
+    assert names == ["conv"] == rewritable(model, None)
+    assert [type(layer).__name__ for layer in rewritten.layers[1:]] == ["Conv2D", "Mux"]
+    np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-5 * kernel * kernel * cin)
+    ops = operator_names(convert(model, "float32", input_size=(7, 9)))
+    assert "RESIZE_NEAREST_NEIGHBOR" not in ops and "DEPTH_TO_SPACE" in ops
+
+
+def test_an_upsampling_used_twice_or_as_output_is_left_alone():
+    used_twice, _ = _upsampled(3, 4, 4, tail=lambda up, y: L.Add()([up, y]))
+    assert rewritable(used_twice, None) == []
+    as_output, _ = _upsampled(3, 4, 4, tail=lambda up, y: [up, y])
+    assert rewrite_for_xnnpack(as_output, None) == (as_output, [])
+    inputs = keras.Input((None, None, 4))
+    strided = keras.Model(inputs, L.Conv2D(4, 3, strides=2, padding="same")(L.UpSampling2D(2)(inputs)))
+    assert rewritable(strided, None) == []
+
+
 def test_what_is_left_alone():
     # odd sizes (no space_to_depth), wide convolutions, strides other than 2
     thin, _ = _single(L.Conv2D(3, 9, padding="same"), 16)
@@ -63,4 +93,4 @@ def test_every_model_keeps_its_output(name, rng):
     blob = convert(model, "float32", input_size=x.shape[1:3])  # rewritten inside convert
     np.testing.assert_allclose(run_tflite(blob, x[:1]), model(x[:1]).numpy(), atol=1e-4)
     if names:
-        assert "TRANSPOSE_CONV" not in operator_names(blob)
+        assert not {"TRANSPOSE_CONV", "RESIZE_NEAREST_NEIGHBOR"} & set(operator_names(blob))

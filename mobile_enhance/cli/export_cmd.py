@@ -48,6 +48,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         "float model on the calibration images (0: ranges as calibrated; each pass quantizes and runs the model twice per activation).",
         lower_bound=0, flag_values=fv,
     )
+    flags.DEFINE_string(
+        "float_layers", None,
+        "int8, qat_int8: Keras layers whose ops stay float in the file, comma-separated (default: the card's, e.g. enhancenet's "
+        "bicubic skip and the sum; 'none': every op integer).", flag_values=fv,
+    )
     flags.DEFINE_boolean(
         "equalize", True, "int8 modes: put each instance norm's channels, and each concatenation's inputs, on one scale before converting "
         "(--noequalize: off).", flag_values=fv
@@ -88,6 +93,7 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
         qat_ranges=fv["qat_ranges"].value,
         calibration_percentile=fv["calibration_percentile"].value,
         tune_ranges=fv["tune_ranges"].value,
+        float_layers=fv["float_layers"].value,
         equalize=fv["equalize"].value,
         fidelity_images=fv["fidelity_images"].value,
         min_psnr=fv["min_psnr"].value,
@@ -110,6 +116,9 @@ def main(fv: flags.FlagValues, args: list[str]) -> int:
             print(f"  int8 ranges tuned: {tuning['ranges_changed']} of {tuning['ranges']} changed, "
                   f"{tuning['psnr_vs_float_before']:.2f} -> {tuning['psnr_vs_float_after']:.2f} dB vs float on "
                   f"{tuning['images']} calibration images ({tuning['trials']} trials)")
+        kept = r.sidecar["quantization"].get("float_layers")
+        if kept:
+            print(f"  kept float: {kept['ops']} ops of {', '.join(kept['layers'])}")
         for warning in r.warnings:
             print(f"  warning: {warning}")
         if r.sidecar["ops_not_in_xnnpack"]:

@@ -193,6 +193,7 @@ def export_model(
     qat_ranges: str = "median",
     tune_sweeps: int = DEFAULT_TUNE_SWEEPS,
     upscale: int | None = None,
+    float_layers=None,
 ) -> list[ExportResult]:
     """Export ``model`` once per size in ``sizes`` (``None`` = dynamic). See the module docstring.
 
@@ -229,6 +230,9 @@ def export_model(
         output) or ``data`` (the training targets); see :func:`qat_finetune`.
       qat_ranges: ``qat_int8``: ``median`` or ``minmax`` of the per-batch activation
         extremes over the calibration images; see :func:`qat_finetune`.
+      float_layers: ``int8`` and ``qat_int8``: Keras layers whose ops stay float in the file
+        (``None``: the card's ``float_in_int8``; ``()``: every op integer). See
+        :func:`mobile_enhance.export.tflite.float_nodes`.
       upscale: output side over input side (x4 super-resolution: 4); default the card's
         when ``model_name`` is registered, else the model's own at the export size
         (:func:`model_upscale`). Fidelity is then measured against targets ``s`` times the
@@ -261,7 +265,15 @@ def export_model(
         if size is not None and name in MODELS:
             check_input_size(name, *size)
     upscale = _resolve_upscale(model, name, upscale, next((s for s in sizes if s is not None), None), multiple, source)
-    options = ExportOptions(io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target, qat_ranges, tune_sweeps)
+    if float_layers is None:
+        float_layers = MODELS[name].float_in_int8 if name in MODELS else ()
+    present = {layer.name for layer in model.layers}
+    missing = [layer for layer in float_layers if layer not in present]
+    if missing and float_layers != (MODELS[name].float_in_int8 if name in MODELS else ()):
+        raise ExportError(f"--float_layers: {name} has no layer {', '.join(map(repr, missing))}")
+    float_layers = tuple(layer for layer in float_layers if layer in present)  # a card's list may name optional layers
+    options = ExportOptions(io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target, qat_ranges, tune_sweeps,
+                            float_layers if how.name in ("int8", "qat_int8") else ())
     results = []
     for size in sizes:
         prepared = how.prepare(model, size, source, options, upscale)

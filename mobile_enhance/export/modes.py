@@ -53,6 +53,8 @@ class ExportOptions:
       equalize: integer modes: equalize instance norms and concatenations first.
       percentile: integer modes: share (%) of each activation's values its range covers.
       tune_sweeps: integer modes: passes of output-driven range tuning (0: none).
+      float_layers: integer modes: Keras layers whose ops stay float in the file
+        (:func:`mobile_enhance.export.tflite.float_nodes`; the card's ``float_in_int8``).
     """
 
     io_dtype: str = "uint8"
@@ -63,6 +65,7 @@ class ExportOptions:
     qat_target: str = "data"
     qat_ranges: str = "median"
     tune_sweeps: int = 0
+    float_layers: tuple = ()
 
 
 @dataclasses.dataclass
@@ -95,6 +98,7 @@ class Converted:
     blob: bytes
     percentile: float | None = None
     tuning: dict | None = None
+    float_ops: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +134,11 @@ class ExportMode:
 
     def quantization(self, options: ExportOptions, prepared: Prepared, converted: Converted) -> dict:
         """The sidecar's ``quantization`` block."""
-        return {"mode": self.name, **self.settings(options), **prepared.equalized, "calibration_percentile": converted.percentile,
-                "range_tuning": converted.tuning}
+        block = {"mode": self.name, **self.settings(options), **prepared.equalized, "calibration_percentile": converted.percentile,
+                 "range_tuning": converted.tuning}
+        if options.float_layers and converted.float_ops:
+            block["float_layers"] = {"layers": list(options.float_layers), "ops": converted.float_ops}
+        return block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,11 +175,12 @@ class Int8Mode(ExportMode):
         return Prepared(model, model, rewritable(model, size), equalized, inputs, shape)
 
     def convert(self, prepared: Prepared, size, options: ExportOptions) -> Converted:
-        from mobile_enhance.export.tflite import _mean_psnr, calibrated_int8, convert, quantize_calibrated, run_tflite, tune_ranges
+        from mobile_enhance.export.tflite import (_mean_psnr, calibrated_int8, convert, float_nodes, quantize_calibrated, run_tflite,
+                                                  tune_ranges)
 
         inputs, io_dtype = prepared.inputs, options.io_dtype
         representative = lambda: (x[None] for x in inputs)  # noqa: E731
-        if options.percentile >= 100 and not options.tune_sweeps:
+        if options.percentile >= 100 and not options.tune_sweeps and not options.float_layers:
             blob = convert(prepared.converted, self.converter, input_size=size, representative=representative, io_dtype=io_dtype)
             return Converted(blob, 100.0)
         # percentile ranges help at the size a model was trained for (2-5 dB closer to float on our
@@ -180,18 +188,20 @@ class Int8Mode(ExportMode):
         # against 30.4 with min/max), so both are calibrated and the calibration images decide
         x = np.stack(inputs)
         reference = prepared.reference.predict(x, batch_size=4, verbose=0)
-        calibrated, chosen, best = None, None, -np.inf
+        calibrated, chosen, best, keep = None, None, -np.inf, []
         for p in dict.fromkeys((options.percentile, 100.0)):
             candidate = calibrated_int8(prepared.converted, size, representative, p)
-            score = _mean_psnr(run_tflite(quantize_calibrated(candidate, io_dtype), x), reference)
+            floats = float_nodes(candidate, prepared.converted.name, options.float_layers)
+            score = _mean_psnr(run_tflite(quantize_calibrated(candidate, io_dtype, floats), x), reference)
             if score > best:
-                calibrated, chosen, best = candidate, p, score
+                calibrated, chosen, best, keep = candidate, p, score, floats
         tuning = None
         if options.tune_sweeps:
             h, w = prepared.input_size
             count = int(np.clip(TUNE_PIXELS // (h * w), 2, len(x)))
-            calibrated, tuning = tune_ranges(calibrated, x[:count], reference[:count], io_dtype, sweeps=options.tune_sweeps)
-        return Converted(quantize_calibrated(calibrated, io_dtype), chosen, tuning)
+            calibrated, tuning = tune_ranges(calibrated, x[:count], reference[:count], io_dtype, sweeps=options.tune_sweeps,
+                                             keep_float=keep)
+        return Converted(quantize_calibrated(calibrated, io_dtype, keep), chosen, tuning, len(keep))
 
     def settings(self, options: ExportOptions) -> dict:
         return {**super().settings(options), "io_dtype": options.io_dtype, "calibration_images": options.calibration_count}

@@ -13,6 +13,13 @@ rewrites: ``benchmarks/rewrite_speed.py``).
   convolution with 4x the output channels and ``depth_to_space(2)`` give the same output.
   The file then has no TRANSPOSE_CONV, which would bake its input size into the file.
 
+- **Nearest x2, then a convolution** (``UpSampling2D(2)`` whose one consumer is a stride-1
+  ``same`` convolution of odd kernel): each output pixel phase of the convolution sees the
+  low-resolution input through some of its taps summed, so one convolution on the input
+  with 4x the output channels and ``depth_to_space(2)`` give the same output at the same
+  multiply count. XNNPACK takes no RESIZE_NEAREST_NEIGHBOR: without the rewrite the file
+  leaves the delegate at every upsampling (EnhanceNet's two).
+
 Each rewrite moves weights only (zeros where a phase has no tap): the float output equals
 the original's up to summation order. Layers the rewrites do not match stay as they are.
 """
@@ -90,6 +97,61 @@ def transpose_kernel(kernel: np.ndarray) -> np.ndarray:
     return out
 
 
+def _is_plain_conv(layer) -> bool:
+    """A stride-1 ``same`` Conv2D of odd square kernel, no dilation, one group."""
+    k = layer.kernel_size if type(layer) is L.Conv2D else (0, 0)
+    return (
+        type(layer) is L.Conv2D and k[0] == k[1] and k[0] % 2 == 1 and tuple(layer.strides) == (1, 1)
+        and layer.padding == "same" and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1
+    )
+
+
+def _upsample_conv_pairs(model) -> dict:
+    """``{id(output of a nearest x2 upsampling): the convolution that alone consumes it}``
+    over ``model``'s own graph."""
+    consumers: dict = {}
+    for nodes in model._nodes_by_depth.values():  # noqa: SLF001 - the functional graph
+        for node in nodes:
+            if not node.is_input:
+                for t in tf.nest.flatten((node.call_args, node.call_kwargs)):
+                    consumers.setdefault(id(t), []).append(node)
+    ends = {id(t) for t in model.outputs}
+    pairs = {}
+    for nodes in model._nodes_by_depth.values():  # noqa: SLF001
+        for node in nodes:
+            layer = node.layer
+            if node.is_input or type(layer) is not L.UpSampling2D or tuple(layer.size) != (2, 2) or layer.interpolation != "nearest":
+                continue
+            (out,) = tf.nest.flatten(node.outputs)
+            users = consumers.get(id(out), [])
+            if id(out) not in ends and len(users) == 1 and _is_plain_conv(users[0].layer):
+                pairs[id(out)] = users[0].layer
+    return pairs
+
+
+def nearest_conv_kernel(kernel: np.ndarray) -> np.ndarray:
+    """``(k, k, Cin, Cout)`` kernel of a ``same`` convolution after nearest x2 ->
+    ``(K, K, Cin, 4 Cout)`` on the input before the upsampling.
+
+    Output pixel ``2 m + p`` takes upsampled pixel ``2 m + p + d`` through tap ``d + r``
+    (``r = k // 2``), which is input pixel ``m + floor((p + d) / 2)``: taps that land on
+    the same input pixel add up. The zero padding agrees: upsampled pixels outside the
+    image are input pixels outside it.
+    """
+    k, _, cin, cout = kernel.shape
+    r = k // 2
+    radius = (r + 1) // 2
+    out = np.zeros((2 * radius + 1, 2 * radius + 1, cin, 4 * cout), np.float64)
+    for py in range(2):
+        for px in range(2):
+            o = (py * 2 + px) * cout
+            for ky in range(k):
+                for kx in range(k):
+                    oy, ox = (py + ky - r) // 2, (px + kx - r) // 2
+                    out[oy + radius, ox + radius, :, o : o + cout] += kernel[ky, kx]
+    return out.astype(kernel.dtype)
+
+
 def _conv_like(layer, kernel, bias, name):
     """A ``same`` Conv2D holding ``kernel`` with ``layer``'s activation (applied per pixel,
     so it commutes with ``depth_to_space``)."""
@@ -105,7 +167,9 @@ def _even(input_size) -> bool:
 def rewritable(model, input_size=None) -> list[str]:
     """Names of the layers :func:`rewrite_for_xnnpack` replaces at ``input_size``."""
     even = _even(input_size)
-    return [layer.name for layer in model.layers if _is_thin_conv(layer, even) or _is_stride2_transpose(layer)]
+    after_upsampling = {id(conv) for conv in _upsample_conv_pairs(model).values()}
+    return [layer.name for layer in model.layers
+            if _is_thin_conv(layer, even) or _is_stride2_transpose(layer) or id(layer) in after_upsampling]
 
 
 def rewrite_for_xnnpack(model, input_size=None):
@@ -118,6 +182,8 @@ def rewrite_for_xnnpack(model, input_size=None):
     if not rewritable(model, input_size):
         return model, []
     rewritten, weights = [], []
+    pairs = _upsample_conv_pairs(model)
+    low_res = {}  # id(upsampled tensor of a pair) -> the new graph's tensor before the upsampling
     new = {}
     inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
     for old, fresh in zip(model.inputs, inputs):
@@ -130,6 +196,21 @@ def rewrite_for_xnnpack(model, input_size=None):
             args = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_args)
             kwargs = tf.nest.map_structure(lambda t: new.get(id(t), t), node.call_kwargs)
             (x,) = args if len(args) == 1 else (None,)
+            (first, *_) = tf.nest.flatten(node.outputs)
+            if id(first) in pairs:  # the convolution after it takes the input as it is
+                low_res[id(first)] = x
+                continue
+            source = tf.nest.flatten(node.call_args)[0] if node.call_args else None
+            if x is not None and id(source) in low_res:
+                kernel = nearest_conv_kernel(layer.kernel.numpy())
+                bias = np.tile(layer.bias.numpy(), 4) if layer.use_bias else None
+                conv, w = _conv_like(layer, kernel, bias, f"{layer.name}_phases")
+                y = Mux(name=f"{layer.name}_mux")(conv(low_res[id(source)]))
+                weights.append((conv, w))
+                rewritten.append(layer.name)
+                for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
+                    new[id(old)] = out
+                continue
             thin = x is not None and _is_thin_conv(layer, even)
             if thin or (x is not None and _is_stride2_transpose(layer)):
                 kernel = (thin_conv_kernel if thin else transpose_kernel)(layer.kernel.numpy())

@@ -169,14 +169,38 @@ def pin_image_ranges(calibrated: bytes) -> bytes:
     return _pack(model, len(calibrated))
 
 
-def quantize_calibrated(calibrated: bytes, io_dtype: str = "uint8") -> bytes:
-    """The full-integer file of a calibrated float ``.tflite``, inputs and outputs ``io_dtype``."""
+def quantize_calibrated(calibrated: bytes, io_dtype: str = "uint8", keep_float=()) -> bytes:
+    """The integer file of a calibrated float ``.tflite``, inputs and outputs ``io_dtype``;
+    the ops whose output tensors are named in ``keep_float`` (:func:`float_nodes`) stay
+    float, with QUANTIZE / DEQUANTIZE where they meet the integer ones."""
     from tensorflow.lite.python import convert as lite_convert
 
     if io_dtype not in IO_TYPES:
         raise UnknownNameError("int8 input/output type", io_dtype, IO_TYPES)
     io_type = IO_TYPES[io_dtype]
-    return lite_convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)  # as TFLiteConverter calls it
+    return lite_convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,  # as TFLiteConverter calls it
+                                      denylisted_nodes=list(keep_float) or None)
+
+
+def float_nodes(calibrated: bytes, model_name: str, layers) -> list[str]:
+    """Output tensor names of the ops of a calibrated file that compute Keras ``layers`` of
+    model ``model_name`` (``quant_<layer>`` too: tfmot's QAT wrappers), for
+    :func:`quantize_calibrated` to keep float.
+
+    Why: an int8 tensor that carries the whole image (a bicubic skip, the sum that adds a
+    residual to it) is rounded to about 1/255 of its range at every op, which is as much
+    error as a super-resolution model gains at ~45 dB; its ops are a few cheap ones
+    (a fixed convolution to ``s*s*3`` channels, additions), so they cost no measurable time
+    as float (``benchmarks/README.md``). Fused ops carry all their parts' names, ``;``-joined.
+    """
+    graph = _unpack(calibrated).subgraphs[0]
+    prefixes = tuple(f"{model_name}/{pre}{layer}/" for layer in layers for pre in ("", "quant_"))
+    names = []
+    for op in graph.operators:
+        name = graph.tensors[op.outputs[0]].name.decode()
+        if prefixes and any(part.startswith(prefixes) for part in name.split(";")):
+            names.append(name)
+    return names
 
 
 #: :func:`tune_ranges`: the factors each activation range is tried at, in turn.
@@ -189,7 +213,7 @@ def _mean_psnr(images: np.ndarray, reference: np.ndarray) -> float:
 
 
 def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", sweeps: int = 2, factors=TUNE_FACTORS,
-                min_gain_db: float = 0.02) -> tuple[bytes, dict]:
+                min_gain_db: float = 0.02, keep_float=()) -> tuple[bytes, dict]:
     """Choose each activation's int8 range by what the quantized model's output does.
 
     Calibration sets every range from that tensor's own values (min/max or a percentile),
@@ -204,6 +228,8 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
       calibrated: a calibrated float ``.tflite`` (:func:`calibrated_int8`).
       images: ``(N, H, W, 3)`` float32 in [0, 1], the input size baked into the file.
       reference: the float model's output on ``images``.
+      keep_float: output names of ops the file keeps float (:func:`float_nodes`): not
+        tuned, and quantized float in every trial as in the file.
 
     Returns:
       ``(calibrated file with the chosen ranges, report)``; the report gives the PSNR
@@ -220,7 +246,8 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
     for op in graph.operators:
         for i in op.outputs:
             t = graph.tensors[i]
-            if i not in ends and i not in order and t.quantization is not None and t.quantization.min is not None \
+            if i not in ends and i not in order and t.name.decode() not in keep_float \
+                    and t.quantization is not None and t.quantization.min is not None \
                     and len(t.quantization.min) == 1 and t.quantization.max[0] > t.quantization.min[0]:
                 order.append(i)
     start = {i: (float(graph.tensors[i].quantization.min[0]), float(graph.tensors[i].quantization.max[0])) for i in order}
@@ -231,7 +258,7 @@ def tune_ranges(calibrated: bytes, images, reference, io_dtype: str = "uint8", s
         return _pack(model, len(calibrated))
 
     def score(ranges) -> float:
-        return _mean_psnr(run_tflite(quantize_calibrated(build(ranges), io_dtype), images), reference)
+        return _mean_psnr(run_tflite(quantize_calibrated(build(ranges), io_dtype, keep_float), images), reference)
 
     current, trials = dict(start), 1
     before = best = score(current)

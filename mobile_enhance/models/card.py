@@ -173,6 +173,9 @@ class ModelCard:
         ``None`` for none.
       recipes: other named recipes of this card (``--losses=NAME``), besides ``paper``.
       stages: later stages (see :class:`Stage`).
+      float_in_int8: Keras layers an int8 export keeps in float by default (see
+        :func:`mobile_enhance.export.tflite.float_nodes`): a skip path that carries the
+        whole image, where one int8 step is about the error budget of the output.
     """
 
     name: str
@@ -188,6 +191,7 @@ class ModelCard:
     recipes: dict = dataclasses.field(default_factory=dict)
     stages: tuple = ()
     trainable: tuple = ()
+    float_in_int8: tuple = ()
 
     def __post_init__(self):
         if self.upscale < 1:
