@@ -194,3 +194,33 @@ def test_int8_keeps_the_cards_skip_path_float(source, tmp_path):
     assert gain > 2, gain
     with pytest.raises(ExportError, match="enhancenet has no layer 'skip'"):
         export_model(net, tmp_path / "x.tflite", "int8", [LR], source, float_layers=("skip",), **common)
+
+
+def test_sr_models_benchmark_script(photos, tmp_path):
+    # benchmarks/sr_models.py on a 1-step run and two of its files: the baseline row, the
+    # Keras row, each file's distance from Keras and the loss against the float32 file
+    import importlib.util
+
+    from mobile_enhance import api
+    from mobile_enhance.benchmark import REPO_ROOT
+
+    run = tmp_path / "run"
+    api.train(run, "enhancenet", f"sr:{photos}", steps=1, batch_size=2, patch_size=32, losses="E",
+              eval_every=1, progress=False)
+    for quant in ("float32", "float16"):
+        api.export(tmp_path / f"x4_{quant}.tflite", run_dir=run, quant=quant, size="8x12", fidelity_images=2)
+    config = {"photos": str(photos), "crops_per_photo": 1, "frame": [8, 12],
+              "models": [{"name": "tiny", "run_dir": str(run), "files": [str(tmp_path / f"x4_{q}.tflite") for q in ("float32", "float16")]}]}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    spec = importlib.util.spec_from_file_location("sr_models", REPO_ROOT / "benchmarks" / "sr_models.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([f"--config={tmp_path / 'c.json'}", f"--out={tmp_path / 'out'}"]) == 0
+    (row,) = json.loads((tmp_path / "out" / "sr_models.json").read_text())["results"]
+    assert row["input"] == [8, 12] and row["target"] == [32, 48] and row["pairs"] == len(row["held_out_photos"]) >= 1
+    f32, f16 = row["files"]
+    assert f32["quant"] == "float32" and abs(f32["psnr"] - row["keras_float32"]["psnr"]) < 1e-3 and f32["vs_keras_psnr"] > 60
+    assert f16["loss_vs_float32_db"] == pytest.approx(f32["psnr"] - f16["psnr"])
+    assert row["keras_float32"]["gain_db"] == pytest.approx(row["keras_float32"]["psnr"] - row["baseline"]["psnr"])
+    md = (tmp_path / "out" / "sr_models.md").read_text()
+    assert "| bicubic x4 of the input (PIL) |" in md and "`x4_float16.tflite` (float16)" in md
