@@ -240,7 +240,8 @@ def test_shipped_models_match_their_sidecars():
         sidecar = json.loads(path.with_suffix(".json").read_text())
         h, w = sidecar["input"]["shape"][1:3]
         out = run_tflite(str(path), np.full((1, h, w, 3), 0.5, np.float32))
-        assert out.shape == (1, h, w, 3) and np.isfinite(out).all()
+        s = sidecar["upscale"]
+        assert out.shape == tuple(sidecar["output"]["shape"]) == (1, s * h, s * w, 3) and np.isfinite(out).all()
 
 
 def _benchmark_script(name: str):
