@@ -265,11 +265,11 @@ def export_model(
         if size is not None and name in MODELS:
             check_input_size(name, *size)
     upscale = _resolve_upscale(model, name, upscale, next((s for s in sizes if s is not None), None), multiple, source)
-    if float_layers is None:
-        float_layers = MODELS[name].float_in_int8 if name in MODELS else ()
+    card_float = MODELS[name].float_in_int8 if name in MODELS else ()
+    float_layers = card_float if float_layers is None else float_layers
     present = {layer.name for layer in model.layers}
     missing = [layer for layer in float_layers if layer not in present]
-    if missing and float_layers != (MODELS[name].float_in_int8 if name in MODELS else ()):
+    if missing and float_layers != card_float:
         raise ExportError(f"--float_layers: {name} has no layer {', '.join(map(repr, missing))}")
     float_layers = tuple(layer for layer in float_layers if layer in present)  # a card's list may name optional layers
     options = ExportOptions(io_dtype, calibration_count, qat_steps, equalize, calibration_percentile, qat_target, qat_ranges, tune_sweeps,

@@ -35,14 +35,10 @@ L = keras.layers
 
 
 def _is_thin_conv(layer, even_size: bool) -> bool:
-    if type(layer) is not L.Conv2D or not even_size:
+    if not _is_plain_conv(layer) or not even_size:
         return False
-    k = layer.kernel_size
     cin, cout = layer.kernel.shape[2], layer.kernel.shape[3]
-    return (
-        k[0] == k[1] and k[0] % 2 == 1 and k[0] >= 5 and tuple(layer.strides) == (1, 1) and layer.padding == "same"
-        and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1 and min(cin, cout) <= 4
-    )
+    return layer.kernel_size[0] >= 5 and min(cin, cout) <= 4
 
 
 def _is_stride2_transpose(layer) -> bool:
