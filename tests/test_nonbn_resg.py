@@ -142,7 +142,7 @@ def test_int8_export_at_a_small_size(generator, photos, tmp_path):
     assert sidecar["input"]["shape"] == [1, 32, 32, 3] and sidecar["input"]["dtype"] == "uint8"
     assert sidecar["fidelity"]["tflite_vs_float"]["psnr"] > 45  # the photo skip: int8 rounds only the correction
     blob = result.path.read_bytes()
-    assert "PRELU" in operator_names(blob)
+    assert "PRELU" not in operator_names(blob) and "DEPTHWISE_CONV_2D" in operator_names(blob)  # XNNPACK takes no int8 PRELU
     x = source.validation()[0][0][None]
     out = run_tflite(str(result.path), x)
     assert out.shape == (1, 32, 32, 3)

@@ -94,3 +94,50 @@ def test_every_model_keeps_its_output(name, rng):
     np.testing.assert_allclose(run_tflite(blob, x[:1]), model(x[:1]).numpy(), atol=1e-4)
     if names:
         assert not {"TRANSPOSE_CONV", "RESIZE_NEAREST_NEIGHBOR"} & set(operator_names(blob))
+
+
+def _prelu_model(alpha):
+    inputs = keras.Input((None, None, alpha.size))
+    conv = L.Conv2D(alpha.size, 3, padding="same", name="conv")
+    prelu = L.PReLU(shared_axes=[1, 2], name="prelu")
+    model = keras.Model(inputs, L.Conv2D(3, 3, padding="same", name="tail")(prelu(conv(inputs))))
+    keras.utils.set_random_seed(0)
+    prelu.set_weights([alpha.reshape(1, 1, -1)])
+    return model
+
+
+@pytest.mark.parametrize("alpha,layers", [
+    (np.array([0.25, -0.3, 1.0, 0.0, 0.9, -1.5], np.float32), ["DepthwiseConv2D", "Add"]),  # every slope <= 1
+    (np.array([0.25, 1.7, -0.2, 3.0, 0.5, 1.01], np.float32), ["DepthwiseConv2D", "DepthwiseConv2D", "Add"]),
+])
+def test_channel_prelu_becomes_depthwise_convolutions_in_integer_files(alpha, layers, rng):
+    model = _prelu_model(alpha)
+    x = rng.normal(size=(2, 9, 7, alpha.size)).astype(np.float32)  # odd sizes: the rewrite takes any
+    assert rewritable(model, None) == [] and rewrite_for_xnnpack(model, None) == (model, [])  # float files keep PRELU
+    rewritten, names = rewrite_for_xnnpack(model, None, integer=True)
+    assert names == ["prelu"] == rewritable(model, None, integer=True)
+    assert [type(layer).__name__ for layer in rewritten.layers[2:-1]] == layers
+    np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_per_pixel_prelu_is_left_alone():
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, L.PReLU(name="prelu")(inputs))  # a slope per pixel: not a channel PReLU
+    assert rewritable(model, (8, 8), integer=True) == []
+
+
+def test_int8_file_of_a_prelu_model_stays_in_xnnpack(rng):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mobile_enhance.export.analysis import xnnpack_leftovers
+
+    model = _prelu_model(np.array([0.25, -0.1, 0.6, 1.4], np.float32))
+    calibration = [rng.random((1, 16, 16, 4), dtype=np.float32) for _ in range(4)]
+    float_ops = operator_names(convert(model, "float32", input_size=(16, 16)))
+    blob = convert(model, "int8", input_size=(16, 16), representative=lambda: iter(calibration), io_dtype="float32")
+    assert "PRELU" in float_ops and "PRELU" not in operator_names(blob)
+    interpreter = Interpreter(model_content=blob)
+    interpreter.allocate_tensors()
+    assert xnnpack_leftovers(interpreter) == []
+    x = calibration[0]
+    np.testing.assert_allclose(run_tflite(blob, x), model(x).numpy(), atol=0.05)

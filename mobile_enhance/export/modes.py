@@ -172,7 +172,7 @@ class Int8Mode(ExportMode):
         from mobile_enhance.export.rewrite import rewritable
 
         model, inputs, equalized, shape = self.calibration(model, size, source, options, upscale)
-        return Prepared(model, model, rewritable(model, size), equalized, inputs, shape)
+        return Prepared(model, model, rewritable(model, size, integer=True), equalized, inputs, shape)
 
     def convert(self, prepared: Prepared, size, options: ExportOptions) -> Converted:
         from mobile_enhance.export.tflite import (_mean_psnr, calibrated_int8, convert, float_nodes, quantize_calibrated, run_tflite,
@@ -227,7 +227,7 @@ class QatInt8Mode(Int8Mode):
         from mobile_enhance.quantization import qat_finetune
 
         model, inputs, equalized, shape = self.calibration(model, size, source, options, upscale)
-        model, rewritten = rewrite_for_xnnpack(model, size if input_side(source) % 2 == 0 else None)
+        model, rewritten = rewrite_for_xnnpack(model, size if input_side(source) % 2 == 0 else None, integer=True)
         calibration = [np.stack(inputs[i : i + 4]) for i in range(0, len(inputs), 4)]  # the int8 mode's images
         qat = qat_finetune(model, source, options.qat_steps, calibration=calibration, target=options.qat_target, ranges=options.qat_ranges)
         return Prepared(model, qat, rewritten, equalized, inputs, shape)

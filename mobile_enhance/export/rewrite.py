@@ -20,6 +20,13 @@ rewrites: ``benchmarks/rewrite_speed.py``).
   multiply count. XNNPACK takes no RESIZE_NEAREST_NEIGHBOR: without the rewrite the file
   leaves the delegate at every upsampling (EnhanceNet's two).
 
+- **PReLU with one slope per channel** (integer files only): XNNPACK takes float PRELU but
+  no int8 one, so an int8 SRResNet left the delegate at every activation and ran slower than
+  its float32 file. ``x + relu((alpha - 1) * x)`` is the same function when every slope is at
+  most 1 (a 1x1 depthwise convolution with a fused ReLU, then an ADD); otherwise
+  ``x + (1 - alpha) * relu(-x)`` (two 1x1 depthwise convolutions, then the ADD). Both
+  are ops XNNPACK takes in int8 (``benchmarks/README.md`` has the speed-up).
+
 Each rewrite moves weights only (zeros where a phase has no tap): the float output equals
 the original's up to summation order. Layers the rewrites do not match stay as they are.
 """
@@ -148,6 +155,29 @@ def nearest_conv_kernel(kernel: np.ndarray) -> np.ndarray:
     return out.astype(kernel.dtype)
 
 
+def _is_channel_prelu(layer) -> bool:
+    """A PReLU whose slopes are shared over H and W: one per channel."""
+    return isinstance(layer, L.PReLU) and len(layer.alpha.shape) == 3 and tuple(layer.alpha.shape[:2]) == (1, 1)
+
+
+def prelu_layers(layer, x):
+    """``(output, [(new layer, weights)])``: ``layer`` (a channel PReLU) applied to ``x``
+    as depthwise 1x1 convolutions with a fused ReLU and an ADD (see the module docstring)."""
+    alpha = layer.alpha.numpy().reshape(-1)
+    depthwise = lambda weights, name, relu: (  # noqa: E731 - one shape for the two or three new layers
+        L.DepthwiseConv2D(1, use_bias=False, activation="relu" if relu else None, name=f"{layer.name}_{name}"),
+        [weights.reshape(1, 1, -1, 1).astype(np.float32)],
+    )
+    if np.all(alpha <= 1):
+        layers = [depthwise(alpha - 1, "negative", True)]
+    else:
+        layers = [depthwise(-np.ones_like(alpha), "negative", True), depthwise(1 - alpha, "slope", False)]
+    r = x
+    for new, _ in layers:
+        r = new(r)
+    return L.Add(name=f"{layer.name}_sum")([x, r]), layers
+
+
 def _conv_like(layer, kernel, bias, name):
     """A ``same`` Conv2D holding ``kernel`` with ``layer``'s activation (applied per pixel,
     so it commutes with ``depth_to_space``)."""
@@ -160,22 +190,24 @@ def _even(input_size) -> bool:
     return input_size is not None and all(int(s) % 2 == 0 for s in input_size)
 
 
-def rewritable(model, input_size=None) -> list[str]:
+def rewritable(model, input_size=None, integer: bool = False) -> list[str]:
     """Names of the layers :func:`rewrite_for_xnnpack` replaces at ``input_size``."""
     even = _even(input_size)
     after_upsampling = {id(conv) for conv in _upsample_conv_pairs(model).values()}
     return [layer.name for layer in model.layers
-            if _is_thin_conv(layer, even) or _is_stride2_transpose(layer) or id(layer) in after_upsampling]
+            if _is_thin_conv(layer, even) or _is_stride2_transpose(layer) or id(layer) in after_upsampling
+            or (integer and _is_channel_prelu(layer))]
 
 
-def rewrite_for_xnnpack(model, input_size=None):
+def rewrite_for_xnnpack(model, input_size=None, integer: bool = False):
     """``(model, names of the rewritten layers)``: ``model`` itself when nothing matches.
 
     ``input_size`` ``(H, W)``: thin convolutions are rewritten only at a known even size
-    (``space_to_depth`` needs one); transposed convolutions at any size.
+    (``space_to_depth`` needs one); transposed convolutions at any size. ``integer``: the
+    model becomes an int8 file, so channel PReLUs are rewritten too.
     """
     even = _even(input_size)
-    if not rewritable(model, input_size):
+    if not rewritable(model, input_size, integer):
         return model, []
     rewritten, weights = [], []
     pairs = _upsample_conv_pairs(model)
@@ -203,6 +235,13 @@ def rewrite_for_xnnpack(model, input_size=None):
                 conv, w = _conv_like(layer, kernel, bias, f"{layer.name}_phases")
                 y = Mux(name=f"{layer.name}_mux")(conv(low_res[id(source)]))
                 weights.append((conv, w))
+                rewritten.append(layer.name)
+                for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
+                    new[id(old)] = out
+                continue
+            if integer and x is not None and _is_channel_prelu(layer):
+                y, layers = prelu_layers(layer, x)
+                weights.extend(layers)
                 rewritten.append(layer.name)
                 for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
                     new[id(old)] = out

@@ -44,8 +44,8 @@ def convert(
         int8 range covers: 100 takes the minimum and maximum (TFLite's calibration); below
         100 the rarest extremes are clipped (:func:`percentile_ranges`).
       rewrite: convert the same function with the layers XNNPACK runs slowly (thin
-        convolutions, stride-2 transposed convolutions) rewritten exactly
-        (:mod:`mobile_enhance.export.rewrite`).
+        convolutions, stride-2 transposed convolutions, and in ``int8`` files channel
+        PReLUs) rewritten exactly (:mod:`mobile_enhance.export.rewrite`).
 
     Returns:
       The ``.tflite`` file's bytes.
@@ -67,7 +67,7 @@ def convert(
     if rewrite:
         from mobile_enhance.export.rewrite import rewrite_for_xnnpack
 
-        model, _ = rewrite_for_xnnpack(model, input_size)
+        model, _ = rewrite_for_xnnpack(model, input_size, integer=quant == "int8")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
     if quant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -135,7 +135,7 @@ def calibrated_int8(model, input_size, representative, percentile: float = 100.0
         if rewrite:
             from mobile_enhance.export.rewrite import rewrite_for_xnnpack
 
-            model, _ = rewrite_for_xnnpack(model, input_size)
+            model, _ = rewrite_for_xnnpack(model, input_size, integer=True)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_size)], model)
     _int8_converter(converter, representative)
     calibrated = pin_image_ranges(_calibrate_only(converter))
