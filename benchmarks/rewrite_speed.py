@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                 times[key].append(time.perf_counter() - start)
         for quant in ("float32", "int8"):
             off, on = (1000 * float(np.median(times[(quant, r)])) for r in (False, True))
-            lines.append(f"| {name} | {', '.join(rewritable(model, (h, w))) or '-'} | {quant} | {off:.1f} | {on:.1f} | {off / on:.2f}x | "
+            lines.append(f"| {name} | {', '.join(rewritable(model, (h, w), integer=quant == 'int8')) or '-'} | {quant} | {off:.1f} | {on:.1f} | {off / on:.2f}x | "
                          f"{len(files[(quant, False)]) / 1024:.0f} / {len(files[(quant, True)]) / 1024:.0f} |")
         print(lines[-2], lines[-1], sep="\n", file=sys.stderr)
     lines += ["", f"Random weights; int8 calibrated on 2 noise images; took {(time.time() - t0) / 60:.1f} min."]
