@@ -160,18 +160,21 @@ def _is_channel_prelu(layer) -> bool:
     return isinstance(layer, L.PReLU) and len(layer.alpha.shape) == 3 and tuple(layer.alpha.shape[:2]) == (1, 1)
 
 
-def prelu_layers(layer, x):
+def _depthwise_1x1(weights, name, relu):
+    """A 1x1 DepthwiseConv2D (optionally with a fused ReLU) and its per-channel weights."""
+    layer = L.DepthwiseConv2D(1, use_bias=False, activation="relu" if relu else None, name=name)
+    return layer, [weights.reshape(1, 1, -1, 1).astype(np.float32)]
+
+
+def _prelu_layers(layer, x):
     """``(output, [(new layer, weights)])``: ``layer`` (a channel PReLU) applied to ``x``
     as depthwise 1x1 convolutions with a fused ReLU and an ADD (see the module docstring)."""
     alpha = layer.alpha.numpy().reshape(-1)
-    depthwise = lambda weights, name, relu: (  # noqa: E731 - one shape for the two or three new layers
-        L.DepthwiseConv2D(1, use_bias=False, activation="relu" if relu else None, name=f"{layer.name}_{name}"),
-        [weights.reshape(1, 1, -1, 1).astype(np.float32)],
-    )
     if np.all(alpha <= 1):
-        layers = [depthwise(alpha - 1, "negative", True)]
+        layers = [_depthwise_1x1(alpha - 1, f"{layer.name}_negative", True)]
     else:
-        layers = [depthwise(-np.ones_like(alpha), "negative", True), depthwise(1 - alpha, "slope", False)]
+        layers = [_depthwise_1x1(-np.ones_like(alpha), f"{layer.name}_negative", True),
+                  _depthwise_1x1(1 - alpha, f"{layer.name}_slope", False)]
     r = x
     for new, _ in layers:
         r = new(r)
@@ -239,15 +242,12 @@ def rewrite_for_xnnpack(model, input_size=None, integer: bool = False):
                 for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
                     new[id(old)] = out
                 continue
+            thin = x is not None and _is_thin_conv(layer, even)
             if integer and x is not None and _is_channel_prelu(layer):
-                y, layers = prelu_layers(layer, x)
+                y, layers = _prelu_layers(layer, x)
                 weights.extend(layers)
                 rewritten.append(layer.name)
-                for old, out in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(y)):
-                    new[id(old)] = out
-                continue
-            thin = x is not None and _is_thin_conv(layer, even)
-            if thin or (x is not None and _is_stride2_transpose(layer)):
+            elif thin or (x is not None and _is_stride2_transpose(layer)):
                 kernel = (thin_conv_kernel if thin else transpose_kernel)(layer.kernel.numpy())
                 bias = np.tile(layer.bias.numpy(), 4) if layer.use_bias else None
                 conv, w = _conv_like(layer, kernel, bias, f"{layer.name}_{'blocks' if thin else 'phases'}")
