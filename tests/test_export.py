@@ -88,8 +88,13 @@ def test_every_model_exports_in_every_mode(name, modes, source, photos, tmp_path
         fid = sidecar["fidelity"]
         baseline = "input_vs_target" if s == 1 else "bicubic_vs_target"
         assert fid["images"] == 4 and {"tflite_vs_float", "tflite_vs_target", "float_vs_target", baseline} <= set(fid)
-        out = run_tflite(str(result.path), data.validation()[0][0][None][:, :h, :w])
+        x = data.validation()[0][0][None][:, :h, :w]
+        out = run_tflite(str(result.path), x)
         assert out.shape == (1, s * h, s * w, 3) and np.isfinite(out).all()
+        if mode == "float32":  # the file computes the Keras graph (rewrites and folding included)
+            np.testing.assert_allclose(out, model(x, training=False).numpy(), atol=1e-4, rtol=0)
+        if mode in ("int8", "qat_int8"):  # an integer output still decodes to the image range
+            assert -0.01 <= out.min() and out.max() <= 1.01
         sizes[mode] = sidecar["file"]["bytes"]
         if mode in ("int8", "qat_int8"):
             assert sidecar["input"]["dtype"] == "uint8" and sidecar["input"]["quantization"]["scale"] > 0

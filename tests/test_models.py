@@ -1,4 +1,6 @@
-"""Every generator: parameters, config, shapes, training, saving, QAT and LiteRT.
+"""Every generator: parameters, config, shapes, training, saving and QAT.
+
+Its float32 and int8 files are checked in tests/test_export.py's export matrix.
 
 The keras-hub pattern: one parametrized battery of checks over all registered models,
 on tiny inputs.
@@ -175,28 +177,6 @@ def test_qat_trains_with_the_noise_channels_off(rng):
     assert not np.allclose(model(x, training=True).numpy(), model(x, training=False).numpy(), atol=1e-3)  # noise on
     np.testing.assert_allclose(quiet(x, training=True).numpy(), model(x, training=False).numpy(), atol=1e-5)
     assert _without_training_noise(build_model("srcnn")).name == "srcnn"
-
-
-def test_float32_tflite_matches_keras(model, rng):
-    h, w = small_size(model.name)[0]
-    x = images(rng, 2, h, w)
-    got = run_tflite(convert(model, "float32", input_size=(h, w)), x)
-    np.testing.assert_allclose(got, model(x, training=False).numpy(), atol=1e-4, rtol=0)
-
-
-def test_full_int8_tflite_runs(model, rng):
-    h, w = small_size(model.name)[0]
-    calibration = images(rng, 4, h, w)
-    blob = convert(model, "int8", input_size=(h, w), representative=lambda: (c[None] for c in calibration))
-    from mobile_enhance.export.tflite import make_interpreter
-
-    interpreter = make_interpreter(model_content=blob)
-    details = interpreter.get_input_details()[0]
-    assert details["dtype"] == np.uint8
-    y = run_tflite(blob, images(rng, 1, h, w))
-    s = upscale(model)
-    assert y.shape == (1, s * h, s * w, 3) and np.isfinite(y).all()
-    assert -0.01 <= y.min() and y.max() <= 1.01
 
 
 def _identity_model():
