@@ -17,7 +17,8 @@ frame's size). PSNR / SSIM / MS-SSIM against the targets; for each file also its
 from the Keras model (PSNR against the float output) and its loss against float32
 (``float32 file dB - file dB``).
 
-Writes ``benchmarks/results/sr_models.{json,md}``.
+Writes ``benchmarks/results/NAME.{json,md}``, NAME the config file's stem (``sr_models`` for
+the default config), so that each measure config keeps its own results.
 
 usage: python benchmarks/sr_models.py [--config=benchmarks/configs/measure/sr_models.json]
 """
@@ -103,7 +104,8 @@ def main(argv=None) -> int:
     rows = [measure(entry, photos, frame, int(config.get("crops_per_photo", 2))) for entry in config["models"]]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sr_models.json").write_text(json.dumps({"config": config, "results": rows}, indent=2) + "\n")
+    stem = Path(args.config).stem
+    (out / f"{stem}.json").write_text(json.dumps({"config": config, "results": rows}, indent=2) + "\n")
     lines = []
     for row in rows:
         b, k = row["baseline"], row["keras_float32"]
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
             lines.append(f"| `{Path(f['file']).name}` ({f['quant']}) | {f['psnr']:.2f} | {f['ssim']:.4f} | {f['ms_ssim']:.4f} | "
                          f"{f['gain_db']:+.2f} | {f['vs_keras_psnr']:.2f} | {loss} |")
         lines.append("")
-    (out / "sr_models.md").write_text("\n".join(lines))
+    (out / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

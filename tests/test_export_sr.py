@@ -211,16 +211,16 @@ def test_sr_models_benchmark_script(photos, tmp_path):
         api.export(tmp_path / f"x4_{quant}.tflite", run_dir=run, quant=quant, size="8x12", fidelity_images=2)
     config = {"photos": str(photos), "crops_per_photo": 1, "frame": [8, 12],
               "models": [{"name": "tiny", "run_dir": str(run), "files": [str(tmp_path / f"x4_{q}.tflite") for q in ("float32", "float16")]}]}
-    (tmp_path / "c.json").write_text(json.dumps(config))
+    (tmp_path / "c.json").write_text(json.dumps(config))  # results named after the config: out/c.{json,md}
     spec = importlib.util.spec_from_file_location("sr_models", REPO_ROOT / "benchmarks" / "sr_models.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main([f"--config={tmp_path / 'c.json'}", f"--out={tmp_path / 'out'}"]) == 0
-    (row,) = json.loads((tmp_path / "out" / "sr_models.json").read_text())["results"]
+    (row,) = json.loads((tmp_path / "out" / "c.json").read_text())["results"]
     assert row["input"] == [8, 12] and row["target"] == [32, 48] and row["pairs"] == len(row["held_out_photos"]) >= 1
     f32, f16 = row["files"]
     assert f32["quant"] == "float32" and abs(f32["psnr"] - row["keras_float32"]["psnr"]) < 1e-3 and f32["vs_keras_psnr"] > 60
     assert f16["loss_vs_float32_db"] == pytest.approx(f32["psnr"] - f16["psnr"])
     assert row["keras_float32"]["gain_db"] == pytest.approx(row["keras_float32"]["psnr"] - row["baseline"]["psnr"])
-    md = (tmp_path / "out" / "sr_models.md").read_text()
+    md = (tmp_path / "out" / "c.md").read_text()
     assert "| bicubic x4 of the input (PIL) |" in md and "`x4_float16.tflite` (float16)" in md

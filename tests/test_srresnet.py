@@ -91,6 +91,33 @@ def test_the_linear_tail_is_the_papers_minus_one_to_one_image_mapped_to_zero_one
     assert 0.45 * limit < np.abs(k).max() <= 0.5 * limit and np.all(b == 0.5)
 
 
+def test_interpolating_start_is_a_bicubic_like_upscaler_of_the_same_architecture(photos):
+    from mobile_enhance.data.images import bicubic_upscale, read_image
+    from mobile_enhance.models.srresnet import nearest_to_bicubic_taps
+
+    taps = nearest_to_bicubic_taps(4, 9)
+    assert taps.sum() == pytest.approx(1.0, abs=1e-6) and np.allclose(taps, taps[::-1])
+    keras.utils.set_random_seed(0)
+    random = build_model("srresnet")
+    keras.utils.set_random_seed(0)
+    model = build_model("srresnet", start="interpolate")
+    assert trainable(model) == trainable(random) and [w.shape for w in model.weights] == [w.shape for w in random.weights]
+    # the body is silent (conv2_bn's gamma 0) but still trains: its blocks keep the draw
+    assert not np.any(model.get_layer("conv2_bn").gamma.numpy())
+    np.testing.assert_array_equal(model.get_layer("block5_conv1").get_weights()[0], random.get_layer("block5_conv1").get_weights()[0])
+    photo = read_image(sorted(photos.iterdir())[0])
+    lr = photo[None, :16, :20]
+    want = bicubic_upscale(lr, 4)
+    got = model(lr, training=False).numpy()
+    inner = (slice(None), slice(8, -8), slice(8, -8))  # away from the zero padding of the 9x9 tail
+    def psnr(a, b):
+        return 10 * np.log10(1.0 / np.mean((a[inner] - b[inner]) ** 2))
+    assert psnr(got, want) > 40.0  # nearest x4 + the fitted filter is near bicubic itself
+    assert psnr(random(lr, training=False).numpy(), want) < 20.0  # where the default draw starts
+    with pytest.raises(ValueError, match="start must be one of random, interpolate"):
+        build_model("srresnet", start="bicubic")
+
+
 def test_discriminator_is_the_papers_and_gives_a_logit():
     keras.utils.set_random_seed(0)
     disc = srgan_discriminator((96, 96, 3))

@@ -86,7 +86,8 @@ class TrainConfig:
 
     Attributes:
       model: registry name of the generator.
-      model_kwargs: architecture arguments passed to its builder.
+      model_kwargs: architecture arguments passed to its builder (``start``, where a
+        builder has it, picks a new model's weights and nothing else).
       data: see :class:`DataConfig`.
       losses: the loss recipe, ``[{type, weight, **kwargs}, ...]``.
       optim: see :class:`OptimConfig`.

@@ -231,7 +231,7 @@ class Trainer:
         path = Path(init_from)
         if path.is_dir():
             other = _run_config(path)
-            if (other.model, other.model_kwargs) != (self.config.model, self.config.model_kwargs):
+            if (other.model, _architecture(other.model_kwargs)) != (self.config.model, _architecture(self.config.model_kwargs)):
                 raise UserError(
                     f"{path}: --init_from holds a {other.model} {other.model_kwargs or ''}, "
                     f"not the {self.config.model} {self.config.model_kwargs or ''} being trained"
@@ -418,6 +418,12 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _architecture(model_kwargs: dict) -> dict:
+    """A builder's arguments less ``start``, which picks a new model's weights only (so a
+    run started one way fine-tunes from a run started another)."""
+    return {k: v for k, v in model_kwargs.items() if k != "start"}
 
 
 def _run_config(run_dir: Path) -> TrainConfig:
