@@ -114,6 +114,8 @@ def srresnet_generator(
       Model mapping ``(N, H, W, 3)`` float32 in [0, 1] (low resolution) to
       ``(N, 4H, 4W, 3)`` float32 in [0, 1].
     """
+    if start not in STARTS:
+        raise ValueError(f"srresnet start must be one of {', '.join(STARTS)}, got {start!r}")
     inputs = keras.Input(input_shape, name="lr")
     head = ChannelPReLU(name="conv1_prelu")(_conv(filters, 9, "conv1")(inputs))
     x = head
@@ -135,8 +137,6 @@ def srresnet_generator(
     x = _conv(3, 9, "conv3", kernel_initializer=half_glorot, bias_initializer=keras.initializers.Constant(0.5))(x)
     outputs = L.ReLU(max_value=1.0, name="hr")(x)
     model = keras.Model(inputs, outputs, name=name)
-    if start not in STARTS:
-        raise ValueError(f"srresnet start must be one of {', '.join(STARTS)}, got {start!r}")
     if start == "interpolate":
         interpolating_start(model)
     return model
@@ -148,8 +148,9 @@ def nearest_to_bicubic_taps(scale: int = UPSCALE, taps: int = 9) -> np.ndarray:
     and the ``sr:`` source's baseline) of the same low-resolution signal.
 
     Nearest upscaling then this filter has an impulse response of ``scale + taps - 1``
-    samples, the bicubic one of ``4 * scale``; for x4 and 9 taps the two differ only in the
-    bicubic's four outermost lobes."""
+    samples, the bicubic one of ``4 * scale``: for x4 and 9 taps the shorter response
+    cannot reach the bicubic's outermost lobes, and the least-squares fit spreads that
+    residual over the taps, so the two also differ slightly inside."""
     bicubic = centred_bicubic_taps(scale)  # (phase, 5) weights on samples n-2 .. n+2
     length = 8 + 4  # low-resolution samples, one impulse in the middle, margin for both filters
     centre = length // 2
